@@ -1,0 +1,193 @@
+"""The bundle: the one artifact every command consumes.
+
+A directory holding ``manifest.json``, the model file(s) and ``labels.txt``. The manifest records
+the task, labels, input format (size, layout, colour order, normalisation or input quantisation),
+outputs, precision, target, hashes of the source weights and of every file, tool and library
+versions and the creation time. ``load_bundle`` validates it (schema version, required keys,
+missing files, hash mismatches, paths escaping the bundle) and fails with one clear line.
+Documented in docs/bundle.md. Device side: standard library + numpy only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from . import __version__
+from .errors import EdgeError
+from .fileio import atomic_write_text, sha256_file
+from .labels import read_labels
+from .tasks.base import Task
+from .tasks.preprocess import Normalization
+
+__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "library_versions",
+           "is_bundle"]
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+KIND = "edgemnv2-bundle"
+_REQUIRED = ("schema_version", "task", "target", "precision", "model", "input", "outputs", "files")
+MODEL_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".engine": "tensorrt", ".plan": "tensorrt"}
+
+
+def library_versions(*names: str) -> Dict[str, str]:
+    """Versions of the named distributions that are installed (missing ones are left out)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return {}
+    out = {"edgemnv2": __version__, "python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def is_bundle(path: str | os.PathLike) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def _safe_path(root: Path, rel: str) -> Path:
+    if os.path.isabs(rel) or rel.startswith(("/", "\\")):
+        raise EdgeError(f"bundle {root}: file path '{rel}' is absolute", "rebuild the bundle with edgemnv2 build")
+    full = (root / rel).resolve()
+    if root.resolve() not in full.parents and full != root.resolve():
+        raise EdgeError(f"bundle {root}: file path '{rel}' escapes the bundle directory",
+                        "rebuild the bundle with edgemnv2 build")
+    return full
+
+
+@dataclass
+class Bundle:
+    """A validated bundle on disk."""
+
+    root: Path
+    manifest: Dict[str, Any]
+    labels: Optional[List[str]] = field(default=None)
+
+    @property
+    def task(self) -> Task:
+        return Task(self.manifest["task"])
+
+    @property
+    def target(self) -> str:
+        return str(self.manifest["target"])
+
+    @property
+    def precision(self) -> str:
+        return str(self.manifest["precision"])
+
+    @property
+    def model_path(self) -> Path:
+        return _safe_path(self.root, self.manifest["model"]["file"])
+
+    @property
+    def model_format(self) -> str:
+        return str(self.manifest["model"]["format"])
+
+    @property
+    def normalization(self) -> Normalization:
+        inp = self.manifest["input"]
+        return Normalization.from_dict(inp) if "mean" in inp else Normalization()
+
+    @property
+    def input(self) -> Dict[str, Any]:
+        return self.manifest["input"]
+
+    @property
+    def outputs(self) -> List[Dict[str, Any]]:
+        return list(self.manifest["outputs"])
+
+    def path(self, rel: str) -> Path:
+        return _safe_path(self.root, rel)
+
+    def save_manifest(self) -> None:
+        """Rewrite manifest.json (atomically), refreshing the hash of every listed file."""
+        write_manifest(self.root, self.manifest)
+
+
+def write_manifest(root: str | os.PathLike, manifest: Dict[str, Any]) -> Dict[str, Any]:
+    """Fill in the bookkeeping fields (schema, kind, file hashes, versions, time) and write manifest.json.
+
+    ``manifest["files"]`` may list extra file names; the model file and labels file are added.
+    """
+    root = Path(root)
+    manifest = dict(manifest)
+    manifest.setdefault("schema_version", SCHEMA_VERSION)
+    manifest.setdefault("kind", KIND)
+    manifest.setdefault("created", now_iso())
+    files = set(manifest.get("files") or {})
+    files.add(manifest["model"]["file"])
+    if manifest.get("labels_file"):
+        files.add(manifest["labels_file"])
+    hashes = {}
+    for rel in sorted(files):
+        p = _safe_path(root, rel)
+        if not p.is_file():
+            raise EdgeError(f"bundle {root}: listed file {rel} is missing", "this is a bug in the builder")
+        hashes[rel] = sha256_file(p)
+    manifest["files"] = hashes
+    manifest["model"] = dict(manifest["model"], sha256=hashes[manifest["model"]["file"]])
+    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike, verify_hashes: bool = True) -> Bundle:
+    """Read and validate a bundle directory; raise EdgeError with one clear line on any problem."""
+    root = Path(path)
+    rebuild = "rebuild it with edgemnv2 build"
+    if not root.exists():
+        raise EdgeError(f"bundle {root} does not exist", "pass a directory made by edgemnv2 build")
+    if not root.is_dir():
+        raise EdgeError(f"bundle {root} is not a directory", "pass the directory made by edgemnv2 build, "
+                        "or use --model FILE for a bare model file")
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise EdgeError(f"{root} has no {MANIFEST}, so it is not a bundle", "pass a directory made by edgemnv2 build")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EdgeError(f"{mpath} is not valid JSON: {e}", rebuild) from None
+    if not isinstance(manifest, dict):
+        raise EdgeError(f"{mpath} does not hold a JSON object", rebuild)
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise EdgeError(f"{mpath} has schema version {version!r}; this edgemnv2 ({__version__}) reads version "
+                        f"{SCHEMA_VERSION}", "rebuild the bundle with this version of edgemnv2, or upgrade edgemnv2")
+    missing = [k for k in _REQUIRED if k not in manifest]
+    if missing:
+        raise EdgeError(f"{mpath} lacks required key '{missing[0]}'", rebuild)
+    try:
+        Task(manifest["task"])
+    except ValueError:
+        raise EdgeError(f"{mpath}: unknown task {manifest['task']!r}", rebuild) from None
+    if not isinstance(manifest["files"], dict) or not isinstance(manifest["model"], dict) \
+            or "file" not in manifest["model"]:
+        raise EdgeError(f"{mpath}: 'files' or 'model' is malformed", rebuild)
+    for rel, digest in manifest["files"].items():
+        p = _safe_path(root, rel)
+        if not p.is_file():
+            raise EdgeError(f"bundle {root} is missing {rel}", rebuild)
+        if verify_hashes and digest and sha256_file(p) != digest:
+            raise EdgeError(f"bundle {root}: {rel} does not match its hash in the manifest (modified or corrupt)",
+                            rebuild)
+    model_file = manifest["model"]["file"]
+    if model_file not in manifest["files"]:
+        # A Jetson bundle built on a host has no engine yet; the ONNX it will be built from is listed.
+        if not manifest["model"].get("pending"):
+            raise EdgeError(f"bundle {root}: model file {model_file} is not listed in the manifest", rebuild)
+    labels = None
+    if manifest.get("labels_file"):
+        labels = read_labels(_safe_path(root, manifest["labels_file"]))
+    return Bundle(root, manifest, labels)

@@ -1,0 +1,116 @@
+"""Loading checkpoints safely: safetensors, or a state dict via ``torch.load(weights_only=True)``.
+
+Never unpickles arbitrary objects. A torchvision ``mobilenet_v2`` state dict (``features.N...``,
+``classifier.1...``) loads into the classifier unchanged, and its ``features`` into the detection
+and segmentation backbones. Mismatches name the first offending tensor and both shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import EdgeError
+
+__all__ = ["read_state_dict", "load_weights", "save_weights"]
+
+_HINT = "pass a .safetensors file or a PyTorch state dict (.pt/.pth) saved with torch.save(model.state_dict())"
+
+
+def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
+    """Read a checkpoint file into a flat {name: tensor} dict, with one-line errors for bad files."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgeError(f"weights file {path} does not exist", "check the --weights path")
+    if path.is_dir():
+        raise EdgeError(f"weights path {path} is a directory, not a file", "point --weights at the checkpoint file")
+    if path.stat().st_size == 0:
+        raise EdgeError(f"weights file {path} is empty", _HINT)
+    if path.suffix == ".onnx":
+        raise EdgeError(f"{path} is an ONNX model, not PyTorch weights", "pass it with --onnx (or --model) instead")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if path.suffix == ".safetensors" or (len(head) == 8 and not head.startswith(b"PK") and
+                                         int.from_bytes(head, "little") < path.stat().st_size):
+        try:
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        except Exception as e:  # safetensors raises its own SafetensorError / OSError
+            if path.suffix == ".safetensors":
+                raise EdgeError(f"cannot read safetensors file {path}: {str(e).splitlines()[0]}", _HINT) from None
+        else:
+            return dict(sd)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise EdgeError(f"cannot read weights file {path}: corrupt or not a PyTorch checkpoint ({msg[:160]})",
+                        _HINT) from None
+    except Exception as e:  # pickle.UnpicklingError for objects that weights_only refuses
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise EdgeError(f"refusing to unpickle {path}: it holds objects other than tensors ({msg[:120]})",
+                        _HINT) from None
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise EdgeError(f"{path} is not a state dict (expected a mapping of names to tensors, got "
+                        f"{type(obj).__name__})", _HINT)
+    return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def _adapt_prefixes(sd: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Map a torchvision classifier's ``features.*`` onto a detector/segmenter ``backbone.*``."""
+    target = model.state_dict()
+    if any(k.startswith("backbone.") for k in target) and not any(k.startswith("backbone.") for k in sd):
+        return {("backbone." + k[len("features."):]): v for k, v in sd.items() if k.startswith("features.")}
+    return sd
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, backbone_only: bool = False) -> Dict[str, int]:
+    """Load ``path`` into ``model`` strictly; with ``backbone_only`` the head may differ (fine-tuning).
+
+    Returns {"loaded": n, "skipped": m}. Raises EdgeError naming the first mismatching tensor.
+    """
+    sd = _adapt_prefixes(read_state_dict(path), model)
+    target = model.state_dict()
+    skipped = 0
+    for name, tensor in target.items():
+        if name not in sd:
+            if backbone_only and not name.startswith(("features.", "backbone.")):
+                skipped += 1
+                continue
+            raise EdgeError(f"checkpoint {Path(path).name} has no tensor '{name}' (model expects shape "
+                            f"{tuple(tensor.shape)})", "check the task, --width-mult and --num-classes")
+        if tuple(sd[name].shape) != tuple(tensor.shape):
+            if backbone_only and not name.startswith(("features.", "backbone.")):
+                skipped += 1
+                continue
+            raise EdgeError(f"tensor '{name}' has shape {tuple(sd[name].shape)} in the checkpoint but "
+                            f"{tuple(tensor.shape)} in the model", "check --width-mult, --num-classes and the task")
+    extra = [k for k in sd if k not in target]
+    if extra and not backbone_only:
+        raise EdgeError(f"checkpoint {Path(path).name} has unexpected tensor '{extra[0]}' "
+                        f"(shape {tuple(sd[extra[0]].shape)}) that the model does not have",
+                        "check the task and --width-mult")
+    usable = {k: v for k, v in sd.items() if k in target and tuple(v.shape) == tuple(target[k].shape)}
+    model.load_state_dict(usable, strict=not backbone_only)
+    return {"loaded": len(usable), "skipped": skipped}
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike, metadata: Dict[str, str] | None = None) -> None:
+    """Save a state dict as safetensors (atomically)."""
+    from safetensors.torch import save
+
+    from ..fileio import atomic_write_bytes
+
+    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save(sd, metadata=metadata))

@@ -1,0 +1,51 @@
+"""Classification: logits or probabilities -> top-k categories."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .base import looks_like_probabilities, softmax
+
+__all__ = ["Category", "topk", "draw"]
+
+
+@dataclass(frozen=True)
+class Category:
+    index: int
+    label: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def label_for(labels: Optional[Sequence[str]], index: int) -> str:
+    if labels and 0 <= index < len(labels):
+        return labels[index]
+    return str(index)
+
+
+def topk(output: np.ndarray, labels: Optional[Sequence[str]] = None, k: int = 5) -> List[Category]:
+    """One image's class scores (C,) or (1, C) -> the k best, softmax applied unless already probabilities."""
+    scores = np.asarray(output, dtype=np.float32).reshape(-1)
+    if not looks_like_probabilities(scores):
+        scores = softmax(scores)
+    k = min(k, scores.size)
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [Category(int(i), label_for(labels, int(i)), float(scores[i])) for i in idx]
+
+
+def draw(frame_bgr: np.ndarray, top: Sequence[Category], n: int = 3) -> np.ndarray:
+    """Write the best ``n`` categories onto the frame (in place) and return it."""
+    import cv2
+
+    for row, c in enumerate(top[:n]):
+        text = f"{c.label[:40]} {c.score:.2f}"
+        y = 28 + 26 * row
+        cv2.putText(frame_bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(frame_bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+    return frame_bgr

@@ -1,0 +1,102 @@
+"""Image -> model input. The single preprocessing function for inference, evaluation and calibration.
+
+Convention: ``Normalization.mean/std`` are in 0..255 pixel units and describe what the graph's
+real-valued input expects: ``real = (pixel - mean) / std``. A quantized input tensor then gets
+``q = round(real / scale + zero_point)``. Our int8 TFLite models carry the normalisation inside
+the graph (mean 0, std 1, uint8 input scale 1 / zero-point 0), so the device feeds camera pixels
+as they are, without float maths. Bare quantized models without a manifest (e.g. Coral's) are fed
+raw pixels (``Normalization.raw()``), the TFLite convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["Normalization", "InputFormat", "IMAGENET", "resize_rgb", "preprocess", "to_model_input"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    mean: Tuple[float, float, float] = (123.675, 116.28, 103.53)
+    std: Tuple[float, float, float] = (58.395, 57.12, 57.375)
+    raw_pixels: bool = False  # feed integer inputs the pixels as they are (no manifest, quantized input)
+
+    @classmethod
+    def raw(cls) -> Normalization:
+        return cls((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), raw_pixels=True)
+
+    @property
+    def is_identity(self) -> bool:
+        return all(m == 0 for m in self.mean) and all(s == 1 for s in self.std)
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalization:
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))  # type: ignore[arg-type]
+
+
+IMAGENET = Normalization()
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """What a model's image input looks like: from the runner's input spec plus the manifest."""
+
+    height: int
+    width: int
+    layout: str = "NCHW"  # or NHWC
+    dtype: str = "float32"
+    quant: Optional[Tuple[float, int]] = None
+
+    @classmethod
+    def from_shape(cls, shape: Sequence[int], dtype: str, quant: Optional[Tuple[float, int]] = None,
+                   layout: Optional[str] = None) -> InputFormat:
+        """Infer layout from a 4-D shape (channels = 3 on axis 1 -> NCHW, on axis 3 -> NHWC)."""
+        if len(shape) != 4:
+            raise ValueError(f"image input must be 4-D, got shape {tuple(shape)}")
+        if layout is None:
+            layout = "NCHW" if shape[1] == 3 and shape[3] != 3 else "NHWC"
+        h, w = (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
+        return cls(int(h), int(w), layout, str(np.dtype(dtype)), quant)
+
+
+def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize (cv2.INTER_LINEAR) of an RGB uint8 image; a no-op when the size matches."""
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    import cv2
+
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def to_model_input(resized: np.ndarray, fmt: InputFormat, norm: Normalization) -> np.ndarray:
+    """Resized RGB uint8 (H, W, 3) -> batch of one in the model's layout and dtype."""
+    dtype = np.dtype(fmt.dtype)
+    if np.issubdtype(dtype, np.integer):
+        if norm.raw_pixels or fmt.quant is None:
+            x = resized if dtype == np.uint8 else (resized.astype(np.int16) - 128).astype(dtype)
+        elif norm.is_identity and fmt.quant[0] == 1.0 and fmt.quant[1] == 0 and dtype == np.uint8:
+            x = resized  # pixels are the quantized values: no float maths on the device
+        else:
+            real = (resized.astype(np.float32) - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+            info = np.iinfo(dtype)
+            q = np.round(real / np.float32(fmt.quant[0]) + fmt.quant[1])
+            x = np.clip(q, info.min, info.max).astype(dtype)
+    else:
+        x = (resized.astype(np.float32) - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+        x = x.astype(dtype, copy=False)
+    if fmt.layout == "NCHW":
+        x = np.transpose(x, (2, 0, 1))
+    return np.ascontiguousarray(x[None])
+
+
+def preprocess(image_rgb: np.ndarray, fmt: InputFormat, norm: Normalization) -> np.ndarray:
+    """RGB uint8 image of any size -> model input (resize with INTER_LINEAR, normalise, layout)."""
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
+    return to_model_input(resize_rgb(image_rgb, fmt.height, fmt.width), fmt, norm)
