@@ -1,0 +1,113 @@
+"""``edgemnv2`` entry point: joins the command modules and turns errors into one line on stderr.
+
+Errors never show a traceback unless ``--debug`` is given (anywhere on the command line) or
+EDGEMNV2_DEBUG=1 is set. Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    name="edgemnv2",
+    help="Put MobileNetV2-family models to work on edge devices: build TensorRT (Jetson) and TFLite (Raspberry "
+         "Pi) bundles, run camera apps, and benchmark them honestly. Add --debug to any command for tracebacks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgemnv2 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """edgemnv2: MobileNetV2 on Jetson (TensorRT) and Raspberry Pi (TFLite)."""
+
+
+# Command modules: each exposes ``register(app)``.
+_COMMANDS = [
+    "edgemnv2.cli.build",
+    "edgemnv2.cli.predict",
+    "edgemnv2.cli.models",
+    "edgemnv2.cli.doctor",
+]
+
+
+def _register() -> None:
+    import importlib
+
+    for name in _COMMANDS:
+        importlib.import_module(name).register(app)
+
+
+_register()
+
+
+def _error(message: str, code: int = 1) -> int:
+    from ..ui import err_console
+
+    err_console().print(f"[bold red]error:[/bold red] {message}", soft_wrap=True, markup=True, highlight=False)
+    return code
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:  # typer >= 0.20 vendors click; older typer (JetPack's Python 3.8) depends on it
+        from typer._click import exceptions as cexc  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover
+        from click import exceptions as cexc
+
+    from ..errors import EdgeError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("EDGEMNV2_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        rv = app(args=args, prog_name="edgemnv2", standalone_mode=False)
+        return int(rv or 0)
+    except EdgeError as e:
+        if debug:
+            raise
+        from rich.markup import escape
+
+        return _error(escape(str(e)))
+    except (typer.Exit, getattr(cexc, "Exit", typer.Exit)) as e:
+        return int(getattr(e, "exit_code", 0) or 0)
+    except (typer.Abort, getattr(cexc, "Abort", typer.Abort)):
+        return _error("interrupted", 130)
+    except cexc.ClickException as e:
+        e.show()
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return _error("interrupted (nothing half-written was left behind)", 130)
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # an unexpected failure: still one line unless --debug
+        if debug:
+            raise
+        from rich.markup import escape
+
+        return _error(escape(f"{type(e).__name__}: {e}".splitlines()[0][:300]) +
+                      " (this looks like a bug; run again with --debug for the traceback)")
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

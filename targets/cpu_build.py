@@ -1,0 +1,69 @@
+"""CPU reference bundle (``edgemnv2 build --target cpu``): fp32 ONNX run by ONNX Runtime (host side)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from ..bundle import library_versions, write_manifest
+from ..errors import EdgeError
+from ..export import OPSET_FOR_TARGET, export_onnx
+from ..fileio import atomic_write_text, staged_dir
+from ..labels import labels_text
+from ..models.zoo import model_outputs
+from ..source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+
+__all__ = ["build_cpu_bundle", "onnx_parity", "export_source"]
+
+Progress = Optional[Callable[[str], None]]
+
+
+def export_source(src: ModelSource, path, target: str = "cpu") -> Dict[str, Any]:
+    return export_onnx(src.model, path, src.resolution, model_outputs(src.task), opset=OPSET_FOR_TARGET[target])
+
+
+def onnx_parity(src: ModelSource, onnx_path, n: int = 2, seed: int = 0) -> Dict[str, Any]:
+    """Max abs difference of ONNX Runtime vs PyTorch outputs on the same random preprocessed inputs."""
+    import torch
+
+    from .onnxruntime_runner import OnnxRuntimeRunner
+
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    with OnnxRuntimeRunner(onnx_path) as runner:
+        names = [s.name for s in runner.output_specs()]
+        for _ in range(n):
+            x = rng.standard_normal((1, 3, src.resolution, src.resolution)).astype(np.float32)
+            got = runner.infer({"images": x})
+            with torch.no_grad():
+                ref = src.model(torch.from_numpy(x))
+            ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+            for name, r in zip(names, ref):
+                worst = max(worst, float(np.abs(got[name] - r.numpy()).max()))
+    return {"reference": "pytorch", "runtime": "onnxruntime", "inputs": n, "max_abs_diff": worst}
+
+
+def build_cpu_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str, Any]:
+    """Export, check parity with PyTorch, write the bundle atomically; returns the manifest."""
+    say = progress or (lambda _m: None)
+    if opts.precision not in ("fp32",):
+        raise EdgeError(f"--target cpu builds fp32 only, not {opts.precision}",
+                        "use --target pi or --target jetson for fp16/int8")
+    say("loading model")
+    src = resolve_source(opts)
+    for note in src.notes:
+        say(note)
+    with staged_dir(opts.out) as tmp:
+        say(f"exporting ONNX (opset {OPSET_FOR_TARGET['cpu']})")
+        info = export_source(src, tmp / "model.onnx")
+        atomic_write_text(tmp / "labels.txt", labels_text(src.labels))
+        say("checking ONNX Runtime against PyTorch")
+        parity = onnx_parity(src, tmp / "model.onnx")
+        manifest = base_manifest(src, "cpu", "fp32", "model.onnx", "onnx", onnx_input_spec(src),
+                                 onnx_output_specs(src))
+        manifest["model"].update(opset=info["opset"], simplified=info["simplified"])
+        manifest["reports"]["parity"] = parity
+        manifest["versions"] = library_versions("torch", "onnx", "onnxruntime", "onnxslim", "numpy")
+        manifest = write_manifest(tmp, manifest)
+    return manifest
