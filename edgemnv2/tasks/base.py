@@ -30,8 +30,12 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def looks_like_probabilities(x: np.ndarray, axis: int = -1, tol: float = 0.02) -> bool:
-    """True when ``x`` is already a softmax output (non-negative, rows sum to ~1)."""
+def looks_like_probabilities(x: np.ndarray, axis: int = -1, tol: float = 0.1) -> bool:
+    """True when ``x`` is already a softmax output (non-negative, rows sum to ~1).
+
+    ``tol`` is loose because a uint8 softmax (scale 1/256) loses the mass of its many tiny classes:
+    Coral's 1001-class MobileNetV2 sums to ~0.97 on cat.bmp.
+    """
     if x.size == 0 or x.min() < -1e-6 or x.max() > 1 + 1e-6:
         return False
     return bool(np.all(np.abs(x.sum(axis=axis) - 1.0) < tol))
