@@ -76,7 +76,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = [a for a in args if a != "--debug"]
     try:
         rv = app(args=args, prog_name="edgemnv2", standalone_mode=False)
-        return int(rv or 0)
+        if rv == 130:  # typer turns KeyboardInterrupt into an exit code of 130
+            return _error("interrupted (nothing half-written was left behind)", 130)
+        return int(rv) if isinstance(rv, int) else 0
     except EdgeError as e:
         if debug:
             raise
@@ -84,7 +86,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return _error(escape(str(e)))
     except (typer.Exit, getattr(cexc, "Exit", typer.Exit)) as e:
-        return int(getattr(e, "exit_code", 0) or 0)
+        code = int(getattr(e, "exit_code", 0) or 0)
+        if code == 130:  # typer turns KeyboardInterrupt into Exit(130)
+            return _error("interrupted (nothing half-written was left behind)", 130)
+        return code
     except (typer.Abort, getattr(cexc, "Abort", typer.Abort)):
         return _error("interrupted", 130)
     except cexc.ClickException as e:
