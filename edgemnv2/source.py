@@ -43,6 +43,7 @@ class BuildOptions:
     workspace_mb: int = 1024
     threads: Optional[int] = None
     seed: int = 0
+    onnx: Optional[Path] = None  # an ONNX model taken as-is (targets that start from ONNX: cpu, jetson)
     extra: Dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,6 +13,7 @@ from ..fileio import atomic_write_text, staged_dir
 from ..labels import labels_text
 from ..models.zoo import model_outputs
 from ..source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+from .onnxruntime_runner import OnnxRuntimeRunner
 
 __all__ = ["build_cpu_bundle", "onnx_parity", "export_source"]
 
@@ -27,11 +28,11 @@ def onnx_parity(src: ModelSource, onnx_path, n: int = 2, seed: int = 0) -> Dict[
     """Max abs difference of ONNX Runtime vs PyTorch outputs on the same random preprocessed inputs."""
     import torch
 
-    from .onnxruntime_runner import OnnxRuntimeRunner
+    from .onnxruntime_runner import OnnxRuntimeRunner as _Ort
 
     rng = np.random.default_rng(seed)
     worst = 0.0
-    with OnnxRuntimeRunner(onnx_path) as runner:
+    with _Ort(onnx_path) as runner:
         names = [s.name for s in runner.output_specs()]
         for _ in range(n):
             x = rng.standard_normal((1, 3, src.resolution, src.resolution)).astype(np.float32)
@@ -50,6 +51,8 @@ def build_cpu_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str,
     if opts.precision not in ("fp32",):
         raise EdgeError(f"--target cpu builds fp32 only, not {opts.precision}",
                         "use --target pi or --target jetson for fp16/int8")
+    if opts.onnx is not None:
+        return _build_from_onnx(opts, say)
     say("loading model")
     src = resolve_source(opts)
     for note in src.notes:
@@ -65,5 +68,33 @@ def build_cpu_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str,
         manifest["model"].update(opset=info["opset"], simplified=info["simplified"])
         manifest["reports"]["parity"] = parity
         manifest["versions"] = library_versions("torch", "onnx", "onnxruntime", "onnxslim", "numpy")
+        manifest = write_manifest(tmp, manifest)
+    return manifest
+
+
+def _build_from_onnx(opts: BuildOptions, say: Callable[[str], None]) -> Dict[str, Any]:
+    """Take the user's ONNX file as-is: check it fits the task, copy it, record what it is."""
+    from ..fileio import sha256_file
+    from .onnx_source import copy_onnx_model
+
+    assert opts.onnx is not None
+    say(f"taking {opts.onnx.name} as-is (no PyTorch reference: parity not checked)")
+    with staged_dir(opts.out) as tmp:
+        input_spec, outputs, labels, ncls = copy_onnx_model(opts, tmp / "model.onnx")
+        atomic_write_text(tmp / "labels.txt", labels_text(labels))
+        with OnnxRuntimeRunner(tmp / "model.onnx") as runner:  # it must load and run
+            x = np.zeros(input_spec["shape"], np.float32)
+            runner.infer({input_spec["name"]: x})
+        res = input_spec["shape"][2] if input_spec["layout"] == "NCHW" else input_spec["shape"][1]
+        manifest = {
+            "task": opts.task.value if hasattr(opts.task, "value") else str(opts.task), "target": "cpu",
+            "precision": "fp32", "model": {"file": "model.onnx", "format": "onnx"}, "labels_file": "labels.txt",
+            "num_classes": ncls, "architecture": {"family": "onnx", "resolution": res},
+            "input": input_spec, "outputs": outputs, "postprocess": {},
+            "source": {"origin": "onnx", "weights": opts.onnx.name, "weights_sha256": sha256_file(opts.onnx),
+                       "random_init": False},
+            "warnings": [], "calibration": None, "reports": {"parity": None}, "files": {},
+            "versions": library_versions("onnx", "onnxruntime", "numpy"),
+        }
         manifest = write_manifest(tmp, manifest)
     return manifest

@@ -181,3 +181,19 @@ def test_ctrl_c_during_build_leaves_nothing_half_written(tmp_path):
         load_bundle(out)
     else:
         assert p.returncode == 130 and "interrupted" in err and not out.exists()
+
+
+def test_onnx_file_taken_as_is(cpu_bundles, tmp_path):
+    img = _photo(tmp_path)
+    src = cpu_bundles["detect"] / "model.onnx"
+    out = tmp_path / "from-onnx"
+    r = run_cli(["build", "--target", "cpu", "--task", "detect", "--weights", src, "--out", out])
+    assert r.returncode == 0, r.stderr
+    a = run_cli(["predict", img, "--bundle", out, "--json", "--score-threshold", "0"])
+    b = run_cli(["predict", img, "--bundle", cpu_bundles["detect"], "--json", "--score-threshold", "0"])
+    assert json.loads(a.stdout)["detections"] == json.loads(b.stdout)["detections"]
+    # the wrong task, and the pi target (which converts from PyTorch), are refused in one line
+    assert "a classifier has one" in _one_error_line(run_cli(["build", "--task", "classify", "--weights", src,
+                                                              "--out", tmp_path / "x"]))
+    assert "not from an ONNX file" in _one_error_line(run_cli(["build", "--target", "pi", "--task", "detect",
+                                                               "--weights", src, "--out", tmp_path / "y"]))

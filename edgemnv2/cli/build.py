@@ -31,8 +31,9 @@ def build(
     task: Optional[Task] = typer.Option(None, "--task", help="classify, detect or segment (not with --bundle)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to write (replaced atomically)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: .safetensors or a PyTorch state "
-                                           "dict (torchvision mobilenet_v2 layout loads). Default: the built-in "
-                                           "model, else random init (said loudly)."),
+                                           "dict (torchvision mobilenet_v2 layout loads), or an .onnx file taken "
+                                           "as-is (cpu, jetson). Default: the built-in model, else random init "
+                                           "(said loudly)."),
     width_mult: Optional[float] = typer.Option(None, "--width-mult", help="Width multiplier 0.35-1.4."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Square input size, a multiple of 32."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes (background included for "
@@ -75,7 +76,13 @@ def build(
     if out is None:
         raise EdgeError("--out is required", "pass --out DIR for the bundle")
     prec = (precision or DEFAULT_PRECISION[target]).value
-    opts = BuildOptions(task=task, out=out, target=target.value, weights=weights, width_mult=width_mult,
+    onnx_path = None
+    if weights is not None and weights.suffix.lower() == ".onnx":
+        if target is Target.pi:
+            raise EdgeError("--target pi converts from PyTorch weights, not from an ONNX file",
+                            "pass the .safetensors/.pt checkpoint the ONNX was exported from")
+        onnx_path, weights = weights, None
+    opts = BuildOptions(onnx=onnx_path, task=task, out=out, target=target.value, weights=weights, width_mult=width_mult,
                         resolution=resolution, num_classes=num_classes, labels=labels, precision=prec, calib=calib,
                         calib_count=calib_count, max_drop=max_drop, dla_core=dla_core, workspace_mb=workspace,
                         threads=threads, seed=seed)
