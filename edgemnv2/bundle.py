@@ -128,7 +128,9 @@ def write_manifest(root: str | os.PathLike, manifest: Dict[str, Any]) -> Dict[st
     manifest.setdefault("kind", KIND)
     manifest.setdefault("created", now_iso())
     files = set(manifest.get("files") or {})
-    files.add(manifest["model"]["file"])
+    pending = bool(manifest["model"].get("pending"))  # a Jetson bundle built without TensorRT: no engine yet
+    if not pending:
+        files.add(manifest["model"]["file"])
     if manifest.get("labels_file"):
         files.add(manifest["labels_file"])
     hashes = {}
@@ -138,7 +140,8 @@ def write_manifest(root: str | os.PathLike, manifest: Dict[str, Any]) -> Dict[st
             raise EdgeError(f"bundle {root}: listed file {rel} is missing", "this is a bug in the builder")
         hashes[rel] = sha256_file(p)
     manifest["files"] = hashes
-    manifest["model"] = dict(manifest["model"], sha256=hashes[manifest["model"]["file"]])
+    if not pending:
+        manifest["model"] = dict(manifest["model"], sha256=hashes[manifest["model"]["file"]])
     atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return manifest
 
