@@ -43,6 +43,7 @@ _COMMANDS = [
     "edgemnv2.cli.predict",
     "edgemnv2.cli.models",
     "edgemnv2.cli.doctor",
+    "edgemnv2.cli.camera",
 ]
 
 

@@ -1,0 +1,293 @@
+"""The camera loop: source -> preprocess -> infer -> postprocess -> render -> sinks, timed per stage.
+
+Three threads overlap so the loop runs at the speed of its slowest stage (normally inference):
+
+- the source's capture thread reads and decodes frames (live sources keep only the newest);
+- the inference thread converts BGR -> RGB, runs ``Predictor.preprocess`` and ``Predictor.infer``;
+- the calling thread runs ``Predictor.postprocess``, ``TaskResult.draw`` and the HUD, and the sinks.
+
+Hand-offs are bounded queues of size 1, so no stage can run ahead on stale frames. Every stage is
+timed with ``edgemnv2.profiling.StageTimes`` (``capture``, ``preprocess``, ``inference``,
+``postprocess``, ``render``, ``sink``), plus ``frame_age`` (capture timestamp -> all sinks written)
+and ``interval`` (time between frames reaching the sinks, i.e. 1000 / the FPS the user sees).
+Ctrl-C / SIGTERM (with ``handle_signals``), a sink asking to stop, ``max_frames`` or the end of
+the stream all stop the loop cleanly; sinks are always closed so their files are finalised.
+Task logic comes from ``edgemnv2.predictor.Predictor``; nothing here decodes, NMSes or overlays.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import EdgeError
+from ..profiling import StageTimes, latency_stats
+from .hud import Hud
+from .sinks import Sink, SinkItem
+from .sources import Source, open_source
+
+__all__ = ["run_pipeline", "PipelineStats", "STAGES", "PROFILE_KIND"]
+
+STAGES = ("capture", "preprocess", "inference", "postprocess", "render", "sink")
+PROFILE_KIND = "edgemnv2-camera-profile"
+PROFILE_VERSION = 1
+_END = object()
+
+
+@dataclass
+class PipelineStats:
+    """What one run did and how long each stage took. ``to_dict()`` is the ``--profile`` JSON."""
+
+    task: str = ""
+    model: str = ""
+    runtime: Dict[str, Any] = field(default_factory=dict)
+    source: Dict[str, Any] = field(default_factory=dict)
+    sinks: List[Dict[str, Any]] = field(default_factory=list)
+    times: StageTimes = field(default_factory=StageTimes)
+    frames_captured: int = 0
+    frames_processed: int = 0
+    frames_dropped: int = 0
+    frames_skipped: int = 0
+    wall_s: float = 0.0
+    end_reason: str = ""
+    error: Optional[EdgeError] = None
+    started: str = ""
+
+    @property
+    def fps(self) -> float:
+        """Frames that reached the sinks per second of wall time (the loop's real throughput)."""
+        return self.frames_processed / self.wall_s if self.wall_s > 0 else 0.0
+
+    def stage_summary(self) -> Dict[str, Dict[str, Optional[float]]]:
+        return {k: latency_stats(self.times.samples.get(k, [])) for k in STAGES if k in self.times.samples}
+
+    def raise_for_error(self) -> None:
+        """Raise the source's EdgeError (e.g. a live stream lost for good), if any."""
+        if self.error is not None:
+            raise self.error
+
+    def to_dict(self, samples: bool = True) -> Dict[str, Any]:
+        """The profile: latency blocks use ``edgemnv2.profiling.latency_stats`` (the bench report's schema)."""
+        d: Dict[str, Any] = {
+            "kind": PROFILE_KIND, "schema_version": PROFILE_VERSION, "created": self.started,
+            "task": self.task, "model": self.model, "runtime": self.runtime, "source": self.source,
+            "sinks": self.sinks,
+            "frames": {"captured": self.frames_captured, "processed": self.frames_processed,
+                       "dropped": self.frames_dropped, "skipped": self.frames_skipped},
+            "wall_s": round(self.wall_s, 4), "fps": round(self.fps, 3), "end_reason": self.end_reason,
+            "error": str(self.error) if self.error else None,
+            "stages": self.stage_summary(),
+            "frame_age_ms": latency_stats(self.times.samples.get("frame_age", [])),
+            "interval_ms": latency_stats(self.times.samples.get("interval", [])),
+        }
+        if samples:
+            d["samples_ms"] = {k: [round(v, 4) for v in vals] for k, vals in self.times.samples.items()}
+        return d
+
+
+class _Signals:
+    """SIGINT/SIGTERM set ``stop`` (a second SIGINT raises KeyboardInterrupt); restored on exit."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.received: Optional[str] = None
+        self._old: Dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT and self.received:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+        self.stop.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _put(q: queue.Queue, item: Any, abort: threading.Event) -> bool:
+    while not abort.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sink] = (),
+                 max_frames: Optional[int] = None, *, hud: bool = True, render: Optional[bool] = None,
+                 warmup: int = 1, stop_event: Optional[threading.Event] = None, handle_signals: bool = False,
+                 realtime: bool = False, reconnect_timeout: float = 10.0,
+                 on_result: Optional[Callable[[SinkItem], None]] = None,
+                 on_start: Optional[Callable[[], Any]] = None) -> PipelineStats:
+    """Run the camera loop until the stream ends, ``max_frames`` frames are done, or it is stopped.
+
+    ``predictor``: an ``edgemnv2.predictor.Predictor`` (activated here if it is not yet).
+    ``source``: a Source (started here if needed) or a spec for ``open_source``; stopped at the end.
+    ``sinks``: opened here and always closed (files finalised). ``render``: draw results + HUD even
+    when no sink needs pixels (default: only when one does). ``warmup``: untimed inferences first.
+    ``on_result(item)`` is called after the sinks for every frame; ``on_start()`` once the sinks are open.
+    Returns PipelineStats; a lost live stream sets ``stats.error`` (see ``raise_for_error``) rather than
+    raising, so outputs and the profile can still be written. Other errors are raised after cleanup.
+    """
+    import cv2
+
+    stop = stop_event or threading.Event()
+    stats = PipelineStats(started=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    activated_here = False
+    opened: List[Sink] = []
+    src: Optional[Source] = None
+    worker: Optional[threading.Thread] = None
+    failure: List[BaseException] = []
+    signals = _Signals(stop) if handle_signals else None
+    try:
+        if signals is not None:
+            signals.__enter__()
+        if getattr(predictor, "input_format", None) is None:
+            predictor.activate()
+            activated_here = True
+        stats.task = predictor.task.value
+        stats.model = str(getattr(predictor.runner, "path", ""))
+        stats.runtime = dict(predictor.runner.describe())
+        src = open_source(source, realtime=realtime, reconnect_timeout=reconnect_timeout) \
+            if isinstance(source, (str, os.PathLike)) else source
+        if getattr(src, "_thread", None) is None:
+            src.start()
+        for s in sinks:
+            s.open()
+            opened.append(s)
+        if on_start is not None:
+            on_start()
+        need_image = bool(render) or any(s.needs_image for s in sinks)
+        if warmup and src.size:
+            feeds = predictor.preprocess(np.zeros((src.size[0], src.size[1], 3), np.uint8))
+            for _ in range(int(warmup)):
+                predictor.infer(feeds)
+        times = stats.times
+        handoff: queue.Queue = queue.Queue(maxsize=1)
+        abort = threading.Event()  # the consumer is gone: producers must not block
+
+        def infer_loop() -> None:
+            n = 0
+            try:
+                while not stop.is_set():
+                    if max_frames and n >= max_frames:
+                        break
+                    frame = src.read(timeout=0.2)
+                    if frame is None:
+                        if src.finished:
+                            break
+                        continue
+                    t0 = time.perf_counter()
+                    rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+                    feeds = predictor.preprocess(rgb)
+                    t1 = time.perf_counter()
+                    raw = predictor.infer(feeds)
+                    t2 = time.perf_counter()
+                    n += 1
+                    ms = {"capture": frame.capture_ms, "preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3}
+                    if not _put(handoff, (frame, raw, ms), abort):
+                        return
+            except BaseException as e:  # surfaced by the calling thread after cleanup
+                failure.append(e)
+            finally:
+                _put(handoff, _END, abort)
+
+        hud_state = Hud() if hud else None
+        t_start = time.perf_counter()
+        t_last = t_start
+        t_ref = getattr(src, "started_at", 0.0) or t_start  # JSON time_s counts from the source's start
+        worker = threading.Thread(target=infer_loop, name="inference", daemon=True)
+        worker.start()
+        while True:
+            try:
+                item = handoff.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set() and not worker.is_alive() and handoff.empty():
+                    break
+                continue
+            if item is _END:
+                break
+            frame, raw, ms = item
+            t0 = time.perf_counter()
+            result = predictor.postprocess(raw, frame.image.shape[:2])
+            t1 = time.perf_counter()
+            ms["postprocess"] = (t1 - t0) * 1e3
+            image = None
+            if need_image:
+                image = result.draw(frame.image)
+                if hud_state is not None:
+                    hud_state.update(ms, (t1 - frame.timestamp) * 1e3, src.dropped, now=t1)
+                    hud_state.draw(image)
+            t2 = time.perf_counter()
+            ms["render"] = (t2 - t1) * 1e3
+            sink_item = SinkItem(frame, result, stats.frames_processed, image, ms, t_ref)
+            for s in opened:
+                s.write(sink_item)
+            if on_result is not None:
+                on_result(sink_item)
+            t3 = time.perf_counter()
+            ms["sink"] = (t3 - t2) * 1e3
+            for k, v in ms.items():
+                times.add(k, v)
+            times.add("frame_age", (t3 - frame.timestamp) * 1e3)
+            if stats.frames_processed:
+                times.add("interval", (t3 - t_last) * 1e3)
+            t_last = t3
+            stats.frames_processed += 1
+            if any(s.stop_requested for s in opened):
+                stats.end_reason = "stopped from a sink (window closed or q pressed)"
+                stop.set()
+            if max_frames and stats.frames_processed >= max_frames:
+                stats.end_reason = stats.end_reason or f"max frames ({max_frames})"
+                stop.set()
+        stats.wall_s = t_last - t_start
+        if failure:
+            raise failure[0]
+        if signals is not None and signals.received:
+            stats.end_reason = f"stopped by {signals.received}"
+        elif not stats.end_reason:
+            stats.end_reason = src.end_reason or ("stopped" if stop.is_set() else "end of stream")
+        if src.error is not None:
+            stats.error = src.error
+            stats.end_reason = src.end_reason or "error"
+        return stats
+    finally:
+        stop.set()
+        abort_evt = locals().get("abort")
+        if abort_evt is not None:
+            abort_evt.set()
+        if src is not None:
+            src.stop()
+            stats.source = src.describe()
+            stats.frames_captured, stats.frames_dropped, stats.frames_skipped = src.captured, src.dropped, src.skipped
+        if worker is not None:
+            worker.join(timeout=10.0)
+        close_error: Optional[BaseException] = None
+        for s in opened:
+            try:
+                s.close()
+            except BaseException as e:  # close the others anyway
+                close_error = close_error or e
+        stats.sinks = [s.describe() for s in opened]
+        if activated_here:
+            predictor.deactivate()
+        if signals is not None:
+            signals.__exit__(None, None, None)
+        if close_error is not None and not failure:
+            raise close_error
