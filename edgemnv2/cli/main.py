@@ -43,6 +43,8 @@ _COMMANDS = [
     "edgemnv2.cli.predict",
     "edgemnv2.cli.models",
     "edgemnv2.cli.doctor",
+    "edgemnv2.cli.bench",
+    "edgemnv2.cli.report",
     "edgemnv2.cli.camera",
 ]
 
