@@ -12,6 +12,7 @@ because onnxruntime's defaults changed between releases.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -131,7 +132,13 @@ def quantize_qdq(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, imag
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp.onnx", dir=out_path.parent)
     os.close(fd)
     try:
-        quantize_static(str(fp32_onnx.resolve()), tmp, reader, **opts)
+        root = logging.getLogger()  # quantize_static logs a "consider pre-processing" WARNING on the root logger
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_static(str(fp32_onnx.resolve()), tmp, reader, **opts)
+        finally:
+            root.setLevel(level)
         qmodel = onnx.load(tmp)
         onnx.checker.check_model(qmodel)
         os.replace(tmp, out_path)
