@@ -414,6 +414,7 @@ def _finish(root: Path, manifest: Dict[str, Any], workspace_mb: int, dla_core: O
     atomic_write_bytes(root / ENGINE_FILE, engine)
     if new_cache:
         try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(cache_file, new_cache)
         except (OSError, EdgeError) as e:
             say(f"warning: could not save the timing cache {cache_file}: {e}")

@@ -1,0 +1,97 @@
+"""The TensorRT version decisions (pure functions in targets/tensorrt_version.py)."""
+
+from __future__ import annotations
+
+import pytest
+from edgemnv2.targets import tensorrt_version as tv
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("8.5.2.2", (8, 5, 2)), ("10.3.0.30", (10, 3, 0)), ("11.0.0b1", (11, 0, 0)), ("8.2", (8, 2, 0)),
+    ((10, 3), (10, 3, 0)), ("v10", (10, 0, 0)),
+])
+def test_parse_version(text, expected):
+    assert tv.parse_version(text) == expected
+
+
+def test_parse_version_rejects_garbage():
+    with pytest.raises(ValueError):
+        tv.parse_version("tensorrt")
+
+
+@pytest.mark.parametrize("version,opset", [("8.2.1", 13), ("8.4.3", 13), ("8.5.2", 17), ("8.6.1", 17),
+                                           ("9.2", 19), ("10.3.0", 20), ("10.15", 20), ("11.0", 24)])
+def test_max_onnx_opset(version, opset):
+    assert tv.max_onnx_opset(version) == opset
+
+
+def test_jetson_export_opset_is_parsed_by_every_supported_version():
+    opset = tv.export_opset_for_jetson()
+    assert opset == 13  # first opset with per-axis Q/DQ; TensorRT 8.2 (JetPack 4.6) parses up to 13
+    assert all(tv.max_onnx_opset(v) >= opset for v in ("8.2", "8.5", "10.3", "11.0"))
+
+
+def test_feature_table_8_5_jetpack5():
+    f = tv.features("8.5.2.2")
+    assert f.explicit_batch_flag and f.precision_flags and f.name_api and f.bindings_api
+    assert f.workspace_api == "memory_pool_limit" and f.build_serialized_network
+    assert f.implicit_int8_calibration and f.qdq_requires_int8_flag and f.dla_supported
+    assert not f.strongly_typed_only and not f.parser_error_node_name
+
+
+def test_feature_table_10_jetpack6():
+    f = tv.features("10.3.0.30")
+    assert not f.explicit_batch_flag and not f.bindings_api and f.name_api
+    assert f.precision_flags and not f.implicit_int8_calibration and f.parser_error_node_name
+
+
+def test_feature_table_11():
+    f = tv.features("11.0.0")
+    assert f.strongly_typed_only and not f.precision_flags and not f.platform_has_fast_queries
+    assert not f.implicit_int8_calibration and not f.dla_supported and f.name_api
+
+
+def test_feature_table_old():
+    assert tv.features("8.2.1").workspace_api == "max_workspace_size"
+    assert not tv.features("8.2.1").name_api and tv.features("8.2.1").bindings_api
+    assert tv.use_name_api("8.5.1") and not tv.use_name_api("8.4.3")
+    assert tv.features("8.5").to_dict()["version"] == "8.5.0"
+
+
+@pytest.mark.parametrize("cc,int8,fp16,dla", [
+    ("5.3", False, True, False),  # Jetson Nano: fp16 only
+    ("6.2", False, True, False),  # TX2
+    ((6, 1), True, False, False),  # P4 / GTX 10xx
+    ("7.2", True, True, True),  # Xavier
+    ("8.7", True, True, True),  # Orin
+    ("8.6", True, True, False),  # desktop Ampere
+])
+def test_capabilities(cc, int8, fp16, dla):
+    assert tv.fast_int8(cc) is int8 and tv.fast_fp16(cc) is fp16 and tv.has_dla(cc) is dla
+
+
+def test_precision_plans():
+    assert tv.engine_precision_plan("8.5", "fp16") == tv.PrecisionPlan("fp32", ("FP16",), "BuilderFlag.FP16")
+    assert tv.engine_precision_plan("10.3", "int8").flags == ("INT8", "FP16")
+    assert tv.engine_precision_plan("10.3", "int8").onnx == "qdq"
+    assert tv.engine_precision_plan("11.1", "fp16") == tv.PrecisionPlan("fp16", (), "fp16 ONNX, strongly typed")
+    assert tv.engine_precision_plan("11.1", "int8").flags == ()
+    assert tv.engine_precision_plan("8.5", "int8", dla=True).flags[-1] == "GPU_FALLBACK"
+    with pytest.raises(ValueError, match="DLA"):
+        tv.engine_precision_plan("11.0", "fp16", dla=True)
+    with pytest.raises(ValueError, match="fp16 or int8"):
+        tv.engine_precision_plan("8.5", "fp32", dla=True)
+
+
+def test_timing_cache_name_keys_version_and_gpu():
+    a = tv.timing_cache_name("8.5.2.2", "Orin", "8.7")
+    assert a == "timing-trt8.5.2-orin-sm87.cache"
+    assert a != tv.timing_cache_name("10.3.0", "Orin", "8.7") != tv.timing_cache_name("8.5.2", "Xavier", "7.2")
+
+
+def test_engine_compat():
+    rec = {"tensorrt": "8.5.2.2", "gpu": "Orin", "compute_capability": "8.7"}
+    assert tv.check_engine_compat(rec, dict(rec)) is None
+    assert "TensorRT 8.5.2.2" in tv.check_engine_compat(rec, dict(rec, tensorrt="10.3.0.30"))
+    assert "compute 7.2" in tv.check_engine_compat(rec, dict(rec, gpu="Xavier", compute_capability="7.2"))
+    assert tv.check_engine_compat(rec, dict(rec, tensorrt="8.5.2.1")) is not None  # plans need the exact build
