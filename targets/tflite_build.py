@@ -167,8 +167,13 @@ def _op_counts(path: Path) -> Dict[str, int]:
         return r.op_counts()
 
 
-def build_pi_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str, Any]:
-    """Convert, check parity (and int8 quality), write the Pi bundle atomically; returns the manifest."""
+def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optional[ModelSource] = None
+                    ) -> Dict[str, Any]:
+    """Convert, check parity (and int8 quality), write the Pi bundle atomically; returns the manifest.
+
+    ``source`` (API only) gives an already-made model instead of resolving ``opts``' weights, e.g. a
+    model with its own normalisation; ``opts.task`` and ``opts.out`` still apply.
+    """
     say = progress or (lambda _m: None)
     prec = opts.precision
     if prec not in PRECISIONS:
@@ -177,7 +182,7 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str, 
     if prec != "int8" and opts.calib is not None:
         say(f"note: --calib is only used for int8; ignored for {prec}")
     say("loading model")
-    src = resolve_source(opts)
+    src = source if source is not None else resolve_source(opts)
     for note in src.notes:
         say(note)
     tf_ = _tensorflow()

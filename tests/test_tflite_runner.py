@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.tflite_envs import RUNTIMES, predict_json, python_for
+
+from tests.support.tflite_envs import RUNTIMES, predict_json, python_for
 
 pytestmark = pytest.mark.coral
 
