@@ -127,7 +127,8 @@ def collect_environment(device_state: Optional[Dict[str, Any]] = None) -> Dict[s
         power_mode = f"cpufreq governor {state['cpufreq_governor']}"
     env["power_mode"] = power_mode
     env["device_state"] = state
-    ident = json.dumps([env["hostname"], env["board"], env["cpu_model"], env["machine"], env["os"], env["kernel"]])
+    ident = json.dumps([env["hostname"], env["board"], env["cpu_model"], env["machine"], env["os"], env["kernel"],
+                        env["python"], sorted(env["libraries"].items())])  # machine + software stack
     env["id"] = hashlib.sha256(ident.encode()).hexdigest()[:12]
     env["label"] = f"{env['hostname']} ({board or env['cpu_model'] or env['machine']})"
     return env

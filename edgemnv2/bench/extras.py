@@ -1,4 +1,13 @@
-"""Optional per-model steps of ``edgemnv2 bench``: the full pipeline (--pipeline) and accuracy (--eval)."""
+"""Optional per-model steps of ``edgemnv2 bench``, run with the active predictor after the timed loop.
+
+* ``--pipeline --source SRC``: the camera loop of :mod:`edgemnv2.apps.pipeline` (capture, preprocess,
+  inference, postprocess, no sinks) for ``--frames`` frames; its ``PipelineStats.to_dict()`` goes to
+  ``result["pipeline"]`` (per-stage blocks, frame age, interval and drop counts use the same latency
+  schema as the model-only numbers).
+* ``--eval DATA``: :func:`edgemnv2.evaluate.evaluate` over the dataset reader for the model's task
+  (ImageFolder, COCO JSON, VOC-style masks) -> ``result["accuracy"]`` with the headline metric
+  (top1, COCO mAP@[.5:.95], mIoU) and all the metrics the evaluation returned.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +16,52 @@ from typing import Any, Callable, Dict, Optional
 
 from ..errors import EdgeError
 
-__all__ = ["pipeline_step", "eval_step"]
+__all__ = ["pipeline_step", "eval_step", "HEADLINE_METRIC"]
 
 Step = Callable[[Any], Dict[str, Any]]
+HEADLINE_METRIC = {"classify": "top1", "detect": "map", "segment": "miou"}
 
 
 def pipeline_step(source: str, frames: int) -> Step:
+    """Check the pipeline is importable now (fail before measuring) and return the step."""
+    if frames < 1:
+        raise EdgeError(f"--frames is {frames}", "pass 1 or more frames for the pipeline run")
     try:
-        from ..apps import pipeline as _pipeline  # noqa: F401
-    except ImportError:
-        raise EdgeError("--pipeline needs the camera pipeline (edgemnv2.apps.pipeline), which this install lacks",
-                        "update edgemnv2") from None
-    raise EdgeError("--pipeline is not wired up yet")
+        from ..apps.pipeline import run_pipeline
+    except ImportError as e:
+        raise EdgeError(f"--pipeline needs the camera pipeline (edgemnv2.apps.pipeline): {e}",
+                        "install OpenCV (pip install opencv-python-headless) or update edgemnv2") from None
+
+    def step(predictor: Any) -> Dict[str, Any]:
+        stats = run_pipeline(predictor, source, sinks=(), max_frames=frames, hud=False, warmup=1)
+        stats.raise_for_error()
+        d = stats.to_dict(samples=True)
+        d["stages_ms"] = d.get("stages", {})
+        return {"pipeline": d}
+
+    return step
 
 
 def eval_step(data: Path, limit: Optional[int]) -> Step:
-    raise EdgeError("--eval is not wired up yet")
+    """Check the data path and readers now; the dataset is opened per model (its task decides the reader)."""
+    if not Path(data).exists():
+        raise EdgeError(f"--eval dataset {data} does not exist", "pass an ImageFolder, COCO or VOC-mask directory")
+    if limit is not None and limit < 1:
+        raise EdgeError(f"--eval-limit is {limit}", "pass 1 or more images")
+    try:
+        from ..data import open_dataset
+        from ..evaluate import evaluate
+    except ImportError as e:
+        raise EdgeError(f"--eval needs the dataset readers and metrics: {e}",
+                        "pip install 'edgemnv2[report]'") from None
+
+    def step(predictor: Any) -> Dict[str, Any]:
+        ds = open_dataset(predictor.task, data)
+        out = evaluate(predictor, ds, limit=limit, progress=False)
+        metrics = out.get("metrics") or {}
+        name = HEADLINE_METRIC[predictor.task.value]
+        return {"accuracy": {"metric": name, "value": metrics.get(name), "metrics": metrics, "dataset": str(data),
+                             "images": int(out.get("images", 0)), "seconds": out.get("seconds"),
+                             **({"per_class_iou": out["per_class_iou"]} if "per_class_iou" in out else {})}}
+
+    return step

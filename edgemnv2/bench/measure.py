@@ -212,6 +212,11 @@ def _rss_mb(proc: Any) -> Optional[float]:
         return None
 
 
+def _max_or_none(*vals: Optional[float]) -> Optional[float]:
+    got = [v for v in vals if v is not None]
+    return max(got) if got else None
+
+
 def _ru_maxrss_mb() -> Optional[float]:
     try:
         import resource
@@ -282,6 +287,7 @@ def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any
         wall = time.perf_counter() - wall0
         sampler.mark("timed_end")
         cpu1 = proc.cpu_times() if proc is not None else None
+        rss_end = _rss_mb(proc)
         runtime_desc = _describe(predictor)
         input_spec = [s.to_dict() for s in predictor.runner.input_specs()]
         extra_out = extra(predictor) if extra is not None else {}
@@ -310,7 +316,7 @@ def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any
                     "preprocess_ms": stages.samples.get("preprocess", []),
                     "postprocess_ms": stages.samples.get("postprocess", [])},
         "memory": {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
-                   "peak_rss_mb": _rss_mb(proc), "process_max_rss_mb": _ru_maxrss_mb()},
+                   "peak_rss_mb": _max_or_none(rss_loaded, rss_end), "process_max_rss_mb": _ru_maxrss_mb()},
         "cpu": {"process_percent": process_cpu, "cpu_count": os.cpu_count()},
         "sustained": _sustained(times_s, infer_ms, t_start, cfg) if cfg.duration_s else None,
         "pipeline": None,

@@ -441,14 +441,24 @@ def make_plots(report: Dict[str, Any]) -> Tuple[Dict[str, str], Optional[str]]:
         for k in r["stages_ms"]:
             if k not in stage_names:
                 stage_names.append(k)
-    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.45 * len(results) + 1.2)))
-    left = np.zeros(len(results))
+    # one bar per model (timed loop) plus one per pipeline run (capture ... sink, stages overlap in threads)
+    bars = [(lab, r["stages_ms"]) for r, lab in zip(results, labels)]
+    for r, lab in zip(results, labels):
+        pipe = (r.get("pipeline") or {}).get("stages") or {}
+        if pipe:
+            bars.append((f"{lab} pipeline", pipe))
+            for k in pipe:
+                if k not in stage_names:
+                    stage_names.append(k)
+    yb = np.arange(len(bars))
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.45 * len(bars) + 1.2)))
+    left = np.zeros(len(bars))
     for j, stage in enumerate(stage_names):
-        vals = np.array([(r["stages_ms"].get(stage) or {}).get("mean") or 0.0 for r in results])
-        ax.barh(y, vals, left=left, label=stage, color=colors[j % len(colors)])
+        vals = np.array([(st.get(stage) or {}).get("mean") or 0.0 for _, st in bars])
+        ax.barh(yb, vals, left=left, label=stage, color=colors[j % len(colors)])
         left += vals
-    ax.set_yticks(y)
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticks(yb)
+    ax.set_yticklabels([b[0] for b in bars], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("mean time per image (ms)")
     ax.legend(fontsize=8)

@@ -40,13 +40,19 @@ def bench(
     """Benchmark bundles (or a bare model) on this device: latency distribution, throughput, cold start,
     memory, CPU, device telemetry (temperatures, clocks, Jetson power rails, Pi throttling) and, with
     --eval, accuracy. Writes report.json (schema in docs/report.md), report.md and report.html."""
+    from rich.markup import escape
+
     from ..bench.environment import collect_environment
     from ..bench.measure import BenchConfig, ModelRef, bench_model, describe_ref, synthetic_image
     from ..bench.report import PLOTS_HINT, new_report, write_report
     from ..bench.telemetry import device_state
     from ..errors import EdgeError
     from ..fileio import ensure_writable_dir
-    from ..ui import say, warn
+    from ..ui import say as _say
+    from ..ui import warn
+
+    def say(msg: str) -> None:
+        _say(escape(msg))
 
     cfg = BenchConfig(runs=runs, warmup=warmup, threads=threads, duration_s=duration, interval_s=interval)
     cfg.validate()
@@ -97,7 +103,7 @@ def bench(
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        warn(f"matplotlib is not installed: report.html has tables but no plots ({PLOTS_HINT})")
+        warn(escape(f"matplotlib is not installed: report.html has tables but no plots ({PLOTS_HINT})"))
     say(f"wrote {paths['json']}, {paths['md'].name}, {paths['html'].name}")
 
 

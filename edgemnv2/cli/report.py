@@ -27,6 +27,8 @@ def merge(
 ) -> None:
     """Merge benchmark reports from several devices, precisions or runtimes into one comparison
     (report.json + report.md + report.html with plots), optionally against a --baseline."""
+    from rich.markup import escape
+
     from ..bench.merge import merge_reports
     from ..bench.report import write_report
     from ..errors import EdgeError
@@ -47,11 +49,11 @@ def merge(
     if regs is not None:
         if regs:
             for g in regs:
-                warn(f"regression: {g['key']}: {g['metric']} {g['baseline']:.3f} -> {g['current']:.3f} "
-                     f"({100 * g['change']:+.1f} %, threshold {100 * g['threshold']:.0f} %)")
+                warn(escape(f"regression: {g['key']}: {g['metric']} {g['baseline']:.3f} -> {g['current']:.3f} "
+                     f"({100 * g['change']:+.1f} %, threshold {100 * g['threshold']:.0f} %)"))
         else:
             say("no regression beyond the thresholds")
-    say(f"wrote {paths['json']}, {paths['md'].name}, {paths['html'].name}")
+    say(escape(f"wrote {paths['json']}, {paths['md'].name}, {paths['html'].name}"))
     if regs and fail_on_regression:
         raise typer.Exit(1)
 
