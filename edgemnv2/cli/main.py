@@ -46,6 +46,7 @@ _COMMANDS = [
     "edgemnv2.cli.bench",
     "edgemnv2.cli.report",
     "edgemnv2.cli.camera",
+    "edgemnv2.cli.selftest",
 ]
 
 
