@@ -155,7 +155,8 @@ class Predictor:
         outs = {s.name: dequantize(raw[s.name], s.quant) for s in self.runner.output_specs()}
         res = TaskResult(self.task, image_size, labels=self.labels)
         if self.task is Task.classify:
-            res.top = classify.topk(next(iter(outs.values()))[0], self.labels, self.top_k)
+            activation = (self.manifest.get("outputs") or [{}])[0].get("activation")
+            res.top = classify.topk(next(iter(outs.values()))[0], self.labels, self.top_k, activation)
         elif self.task is Task.detect:
             boxes, scores = self._split_detect(outs)
             o = self.detect_options

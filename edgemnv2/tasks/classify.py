@@ -28,10 +28,15 @@ def label_for(labels: Optional[Sequence[str]], index: int) -> str:
     return str(index)
 
 
-def topk(output: np.ndarray, labels: Optional[Sequence[str]] = None, k: int = 5) -> List[Category]:
-    """One image's class scores (C,) or (1, C) -> the k best, softmax applied unless already probabilities."""
+def topk(output: np.ndarray, labels: Optional[Sequence[str]] = None, k: int = 5,
+         activation: Optional[str] = None) -> List[Category]:
+    """One image's class scores (C,) or (1, C) -> the k best as probabilities.
+
+    ``activation`` is what the model outputs: "logits" (softmax applied), "softmax" (used as is), or
+    None for a bare model (softmax unless the scores already look like probabilities).
+    """
     scores = np.asarray(output, dtype=np.float32).reshape(-1)
-    if not looks_like_probabilities(scores):
+    if activation == "logits" or (activation is None and not looks_like_probabilities(scores)):
         scores = softmax(scores)
     k = min(k, scores.size)
     idx = np.argpartition(-scores, k - 1)[:k]
