@@ -193,7 +193,8 @@ class Source:
             first = None
         if first is None:
             self._close()
-            raise EdgeError(f"source {display_name(self.name)} opened but gave no frames",
+            via = f" with {self.backend}" if getattr(self, "backend", "") else ""
+            raise EdgeError(f"{self.kind} {display_name(self.name)} opened{via} but gave no frames",
                             "a video with zero frames or a camera/stream that sends nothing; check it plays "
                             "elsewhere (e.g. ffplay)")
         self.started_at = t0
@@ -392,6 +393,7 @@ class CaptureSource(Source):
         self.kind = kind
         self.target, self.backends, self.hint = target, backends, hint
         self.props = props or {}
+        self.is_file = not live  # stays True when a file is played --realtime (its end is the end)
         self.backend = ""
         self._cap: Any = None
         self._failures = 0
@@ -405,7 +407,7 @@ class CaptureSource(Source):
         cv2 = _cv2()
         for prop, value in self.props.items():
             cap.set(prop, value)
-        if self.live:  # keep the driver-side buffer short where the backend allows it
+        if not self.is_file:  # keep the driver-side buffer short where the backend allows it
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self._cap = cap
         self.backend = tried[-1]
@@ -421,20 +423,19 @@ class CaptureSource(Source):
         while True:
             ok, image = cap.read()
             if ok and image is not None and image.size:
+                self.skipped += self._failures  # undecodable frames followed by a good one were skipped
                 self._failures = 0
                 if image.ndim == 2 or image.shape[2] != 3:
                     from ..imageio import to_rgb8
 
                     image = _cv2().cvtColor(to_rgb8(image)[0], _cv2().COLOR_RGB2BGR)
                 return image
-            if self.live:
+            if not self.is_file:
                 raise _Lost("no frame from the backend")
-            # a file: an undecodable frame before the known end is skipped, a few in a row end the file
+            # a file: a corrupt frame before the known end is passed over; several failures in a row end it
             pos = int(cap.get(_cv2().CAP_PROP_POS_FRAMES) or 0)
             self._failures += 1
             if self.frame_count and pos < self.frame_count and self._failures <= 5:
-                self.skipped += 1
-                cap.grab()
                 continue
             return None
 
@@ -446,7 +447,7 @@ class CaptureSource(Source):
     def describe(self) -> Dict[str, Any]:
         d = super().describe()
         d["backend"] = self.backend
-        if self.frame_count and not self.live:
+        if self.frame_count and self.is_file:
             d["frame_count"] = self.frame_count
         return d
 
