@@ -337,3 +337,30 @@ def test_zero_runs_and_other_bad_numbers(cpu_bundles, cli, tmp_path: Path) -> No
     (tmp_path / "m.onnx").write_bytes(b"")
     _one_line_error(cli(["bench", "--model", tmp_path / "m.onnx", "--report", out]), "--task is required")
     assert not out.exists()
+
+
+def test_with_jetson_and_pi_tools(cpu_bundles, cli, tmp_path: Path) -> None:
+    """Stand-in tegrastats/nvpmodel/jetson_clocks/vcgencmd printing recorded output: the report carries
+    power, energy per inference, the power mode, throttling and a power plot."""
+    from test_bench_telemetry import fake_device_tools
+
+    env = fake_device_tools(tmp_path / "bin")
+    out = tmp_path / "report"
+    proc = cli(["bench", "--bundle", cpu_bundles["classify"], "--duration", 1.5, "--warmup", 2, "--interval", 0.1,
+                "--report", out], env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = check_report(out)
+    r = doc["results"][0]
+    e = r["energy"]
+    assert e["available"] and e["source"] == "VDD_IN" and e["mean_power_mw"] == pytest.approx(4761.0)
+    assert e["per_inference_mj"] == pytest.approx(e["joules"] * 1000 / r["latency_ms"]["count"])
+    assert e["joules"] == pytest.approx(4.761 * r["throughput"]["wall_s"], rel=0.05)
+    assert any(w["power_mw_mean"] == pytest.approx(4761.0) for w in r["sustained"]["windows"])
+    assert any(w["temp_max_c"] is not None for w in r["sustained"]["windows"])
+    env0 = doc["environments"][0]
+    assert env0["power_mode"] == "nvpmodel MAXN_SUPER, jetson_clocks off"
+    assert env0["device_state"]["throttled"]["now"] == ["under_voltage", "throttled"]
+    assert "under_voltage" in " ".join(doc["notes"])
+    assert {"power", "timeline"} <= set(decoded_pngs(out / "report.html"))
+    md = (out / "report.md").read_text()
+    assert f"{e['per_inference_mj']:.2f}" in md and "nvpmodel MAXN_SUPER" in md

@@ -54,6 +54,8 @@ def load_report(path: str | os.PathLike) -> Dict[str, Any]:
     """Read a report.json (or a report directory holding one), checking kind and schema version."""
     p = Path(path)
     if p.is_dir():
+        if not (p / "report.json").is_file():
+            raise EdgeError(f"{path} has no report.json", "pass a report.json written by edgemnv2 bench")
         p = p / "report.json"
     if not p.is_file():
         raise EdgeError(f"report {path} does not exist", "pass a report.json written by edgemnv2 bench")
