@@ -46,6 +46,9 @@ _COMMANDS = [
     "edgemnv2.cli.bench",
     "edgemnv2.cli.report",
     "edgemnv2.cli.camera",
+    "edgemnv2.cli.data",
+    "edgemnv2.cli.train",
+    "edgemnv2.cli.eval",
     "edgemnv2.cli.selftest",
 ]
 

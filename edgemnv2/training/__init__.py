@@ -1,0 +1,1 @@
+"""Training helpers (host side, torch): losses and SSD target matching."""

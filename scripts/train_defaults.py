@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Reproduce the built-in default models: ``python scripts/train_defaults.py [--task T ...]``.
+
+For each task: generate the synthetic dataset from its seed (``edgemnv2 data synth``), train
+(``edgemnv2 train``), build a CPU bundle from the result (``edgemnv2 build --target cpu``), evaluate it
+on the held-out ``val`` split (``edgemnv2 eval``) and publish ``edgemnv2/weights/<task>.safetensors`` +
+``<task>.json`` with the recipe and the measured metrics. Work files go to ``build/defaults/``.
+Every step is the public CLI, so the recipe is exactly what a user would run.
+
+Steps whose output exists are skipped (pass --force to redo); ``--stage train`` stops after training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "defaults"
+WEIGHTS = ROOT / "edgemnv2" / "weights"
+
+# The recipe: one entry per task. Dataset counts are per split; the seed makes them reproducible.
+RECIPES = {
+    "classify": {"size": 160, "seed": 1, "counts": {"train": 3000, "val": 300, "calib": 100},
+                 "train": {"width-mult": 0.35, "resolution": 128, "epochs": 12, "batch-size": 32, "lr": 3e-3}},
+    "detect": {"size": 160, "seed": 2, "counts": {"train": 3000, "val": 300, "calib": 200},
+               "train": {"width-mult": 0.35, "resolution": 160, "epochs": 18, "batch-size": 32, "lr": 3e-3}},
+    "segment": {"size": 160, "seed": 3, "counts": {"train": 2500, "val": 300, "calib": 100},
+                "train": {"width-mult": 0.35, "resolution": 160, "epochs": 16, "batch-size": 32, "lr": 3e-3}},
+}
+TRAIN_SEED = 0
+
+
+def cli(*args: str) -> None:
+    cmd = [sys.executable, "-m", "edgemnv2", *args]
+    print("+ edgemnv2 " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def dataset_args(task: str, out: Path) -> list:
+    r = RECIPES[task]
+    args = ["data", "synth", "--task", task, "--out", str(out), "--size", str(r["size"]), "--seed", str(r["seed"])]
+    for split, n in r["counts"].items():
+        args += [f"--{split}", str(n)]
+    return args
+
+
+def train_args(task: str, data: Path, out: Path) -> list:
+    args = ["train", "--task", task, "--data", str(data), "--seed", str(TRAIN_SEED)]
+    for k, v in RECIPES[task]["train"].items():
+        args += [f"--{k}", str(v)]
+    return args + ["--out", str(out), "--resume"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", action="append", choices=list(RECIPES), help="task(s) to do (default: all)")
+    ap.add_argument("--stage", choices=["train", "all"], default="all")
+    ap.add_argument("--force", action="store_true", help="redo steps whose output exists")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for training")
+    a = ap.parse_args()
+    for task in a.task or list(RECIPES):
+        t0 = time.time()
+        data = WORK / f"data_{task}"
+        weights = WORK / f"{task}.safetensors"
+        bundle = WORK / f"bundle_{task}"
+        if a.force or not (data / "dataset.json").is_file():
+            cli(*dataset_args(task, data))
+        if a.force or not weights.is_file():
+            extra = ["--threads", str(a.threads)] if a.threads else []
+            cli(*train_args(task, data, weights), *extra)
+        t_train = time.time() - t0
+        if a.stage == "train":
+            continue
+        meta = json.loads(weights.with_suffix(".json").read_text())
+        cli("build", "--target", "cpu", "--task", task, "--weights", str(weights),
+            "--width-mult", str(meta["width_mult"]), "--resolution", str(meta["resolution"]),
+            "--num-classes", str(meta["num_classes"]), "--labels", str(weights.with_suffix(".labels.txt")),
+            "--out", str(bundle))
+        res = subprocess.run([sys.executable, "-m", "edgemnv2", "eval", "--bundle", str(bundle), "--data", str(data),
+                              "--split", "val", "--json"], check=True, cwd=ROOT, capture_output=True, text=True)
+        metrics = json.loads(res.stdout)
+        r = RECIPES[task]
+        meta["name"] = f"shapes_{task}_mnv2_{meta['width_mult']}_{meta['resolution']}"
+        meta["recipe"] = "python scripts/train_defaults.py --task " + task
+        meta["recipe_commands"] = ["edgemnv2 " + " ".join(dataset_args(task, Path("DATA"))),
+                                   "edgemnv2 " + " ".join(train_args(task, Path("DATA"), Path(f"{task}.safetensors")))]
+        meta["dataset"] = {"generator": "edgemnv2.data.synthetic", "seed": r["seed"], "size": r["size"],
+                           "counts": r["counts"], "held_out_split": "val"}
+        meta["metrics"] = {"split": "val", "images": metrics["images"], "fp32": metrics["metrics"]}
+        meta["training"]["wall_seconds_total"] = round(t_train, 1)
+        WEIGHTS.mkdir(exist_ok=True)
+        shutil.copyfile(weights, WEIGHTS / f"{task}.safetensors")
+        (WEIGHTS / f"{task}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        print(f"{task}: {json.dumps(meta['metrics'])}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
