@@ -26,7 +26,7 @@ import numpy as np
 from ..bundle import library_versions, load_bundle, now_iso, write_manifest
 from ..errors import EdgeError
 from ..fileio import atomic_write_bytes, atomic_write_text, ensure_writable_dir, sha256_file, staged_dir
-from ..source import BuildOptions, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+from ..source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
 from .tensorrt_version import (
     SUPPORTED_MIN,
     engine_precision_plan,
@@ -158,8 +158,13 @@ def int8_quality(task: Any, fp32_onnx: Path, qdq_onnx: Path, manifest: Dict[str,
     return report
 
 
-def build_jetson_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str, Any]:
-    """Build a Jetson bundle; with TensorRT and a GPU here, the engine too (else the manifest says pending)."""
+def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: Optional[ModelSource] = None
+                        ) -> Dict[str, Any]:
+    """Build a Jetson bundle; with TensorRT and a GPU here, the engine too (else the manifest says pending).
+
+    ``source`` (API only) gives an already-made model instead of resolving ``opts``' weights (as
+    ``build_pi_bundle`` does); ``opts.task``, ``opts.out`` and the build flags still apply.
+    """
     from ..calibration.images import load_calibration_images
     from ..calibration.qdq import quantize_qdq
     from ..calibration.qdq_check import require_conformant
@@ -213,7 +218,7 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[s
             task = opts.task
         else:
             say("loading model")
-            src = resolve_source(opts)
+            src = source if source is not None else resolve_source(opts)
             for note in src.notes:
                 say(note)
             from ..export import export_onnx
