@@ -6,20 +6,18 @@ import json
 import threading
 import urllib.request
 
+import cv2
+import jsonschema
 import numpy as np
 import pytest
+from edgemnv2.apps.pipeline import STAGES, run_pipeline
+from edgemnv2.apps.profile import summary_lines, write_profile
+from edgemnv2.apps.sinks import FRAME_RECORD_SCHEMA, JsonLinesSink, MjpegSink, SnapshotSink, VideoSink, sink_from_spec
 
-cv2 = pytest.importorskip("cv2")
-jsonschema = pytest.importorskip("jsonschema")
-
-from edgemnv2.apps.pipeline import STAGES, run_pipeline  # noqa: E402
-from edgemnv2.apps.profile import summary_lines, write_profile  # noqa: E402
-from edgemnv2.apps.sinks import (FRAME_RECORD_SCHEMA, JsonLinesSink, MjpegSink, SnapshotSink,  # noqa: E402
-                                 VideoSink, sink_from_spec)
-from edgemnv2.errors import EdgeError  # noqa: E402
-from edgemnv2.predictor import Predictor  # noqa: E402
-from edgemnv2.profiling import latency_stats  # noqa: E402
-from tests.support.camera_streams import numbered_frames, read_video, write_video  # noqa: E402
+from edgemnv2.errors import EdgeError
+from edgemnv2.predictor import Predictor
+from edgemnv2.profiling import latency_stats
+from tests.support.camera_streams import numbered_frames, read_video, write_video
 
 N = 10
 
@@ -85,7 +83,7 @@ def test_profile_json_has_stages_and_shared_schema(cpu_bundles, tmp_path):
         "max frames")
     keys = set(latency_stats([]))
     assert set(d["stages"]) == set(STAGES)
-    for name, block in d["stages"].items():
+    for block in d["stages"].values():
         assert set(block) == keys and block["count"] == 20 and block["p50"] <= block["p90"] <= block["p99"]
     assert d["frame_age_ms"]["count"] == 20 and d["interval_ms"]["count"] == 19
     assert d["fps"] > 0 and d["runtime"]["runtime"] == "onnxruntime" and len(d["samples_ms"]["inference"]) == 20

@@ -6,14 +6,13 @@ import sys
 import time
 import types
 
+import cv2
 import numpy as np
 import pytest
+from edgemnv2.apps.sources import csi_pipeline, open_source
 
-cv2 = pytest.importorskip("cv2")
-
-from edgemnv2.apps.sources import csi_pipeline, open_source  # noqa: E402
-from edgemnv2.errors import EdgeError  # noqa: E402
-from tests.support.camera_streams import MjpegServer, numbered_frames, write_video  # noqa: E402
+from edgemnv2.errors import EdgeError
+from tests.support.camera_streams import MjpegServer, numbered_frames, write_video
 
 
 def _drain(src, delay: float = 0.0, limit: int = 10_000):
