@@ -343,7 +343,8 @@ PLOT_TITLES = [
     ("histogram", "Latency histogram (model-only)"),
     ("cdf", "Latency CDF (model-only)"),
     ("timeline", "Latency and temperature over time"),
-    ("stages", "Per-stage breakdown (mean ms per image)"),
+    ("stages", "Per-stage breakdown (mean ms per image; in a pipeline run the stages run in parallel threads, "
+               "so its bar is the work per frame, not the time between frames)"),
     ("power", "Power over time"),
 ]
 
@@ -399,9 +400,15 @@ def make_plots(report: Dict[str, Any]) -> Tuple[Dict[str, str], Optional[str]]:
     emit(fig, "comparison")
 
     fig, ax = plt.subplots(figsize=(10, 4))
+    every = np.concatenate([np.asarray(r["samples"]["latency_ms"], float) for r in results])
+    lo, hi = float(every.min()), float(every.max())
+    log = lo > 0 and hi / lo > 20  # long tails (or models of very different speed): log-spaced bins
+    bins = np.geomspace(lo, hi, 50) if log else np.linspace(lo, hi if hi > lo else lo + 1e-3, 50)
     for i, (r, lab) in enumerate(zip(results, labels)):
-        ax.hist(r["samples"]["latency_ms"], bins=40, alpha=0.55, label=lab, color=colors[i % len(colors)])
-    ax.set_xlabel("model-only latency (ms)")
+        ax.hist(r["samples"]["latency_ms"], bins=bins, alpha=0.55, label=lab, color=colors[i % len(colors)])
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel("model-only latency (ms)" + (", log scale" if log else ""))
     ax.set_ylabel("runs")
     ax.legend(fontsize=8)
     emit(fig, "histogram")
