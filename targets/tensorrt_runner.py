@@ -261,6 +261,7 @@ class TensorRTRunner(Runner):
         self._engine: Any = None
         self._context: Any = None
         self._stream: Any = None
+        self._runtime: Any = None
         self._tensors: List[_Tensor] = []
         self._bindings: List[int] = []
         self._name_api = True
@@ -272,6 +273,15 @@ class TensorRTRunner(Runner):
     def _load(self) -> None:
         trt = self._trt = import_tensorrt()
         self._cuda = cuda_backend(self.device_index, self.prefer_cuda)
+        try:
+            self._load_engine(trt)
+        except BaseException:
+            self._unload()  # free what was allocated; the runner stays inactive
+            raise
+        self._inputs = [TensorSpec(t.name, t.shape, t.dtype.name) for t in self._tensors if t.is_input]
+        self._outputs = [TensorSpec(t.name, t.shape, t.dtype.name) for t in self._tensors if not t.is_input]
+
+    def _load_engine(self, trt: Any) -> None:
         with self._cuda.active():
             self.facts = device_facts(trt, self._cuda)
             recorded = (self.manifest.get("model") or {}).get("engine") or {}
@@ -303,8 +313,6 @@ class TensorRTRunner(Runner):
                     self._context.set_tensor_address(t.name, self._cuda.ptr(t.device))
             else:
                 self._bindings = [self._cuda.ptr(t.device) for t in self._tensors]
-        self._inputs = [TensorSpec(t.name, t.shape, t.dtype.name) for t in self._tensors if t.is_input]
-        self._outputs = [TensorSpec(t.name, t.shape, t.dtype.name) for t in self._tensors if not t.is_input]
 
     def _io_name_api(self) -> List[_Tensor]:
         trt, eng = self._trt, self._engine
@@ -336,6 +344,8 @@ class TensorRTRunner(Runner):
                 self._engine = None
                 self._runtime = None
                 self._tensors = []
+                self._stream = None
+                self._bindings = []
         finally:
             self._cuda.close()
             self._cuda = None
