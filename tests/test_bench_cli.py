@@ -364,3 +364,31 @@ def test_with_jetson_and_pi_tools(cpu_bundles, cli, tmp_path: Path) -> None:
     assert {"power", "timeline"} <= set(decoded_pngs(out / "report.html"))
     md = (out / "report.md").read_text()
     assert f"{e['per_inference_mj']:.2f}" in md and "nvpmodel MAXN_SUPER" in md
+
+
+def test_jetson_bundle_pending_then_on_tensorrt_standins(cli, tmp_path: Path, monkeypatch, capsys) -> None:
+    """A Jetson bundle built on this host (ONNX, no engine): bench says TensorRT is missing. Then, with the
+    TensorRT STAND-INS of tests/trt_standins.py (they mimic the API, they are not TensorRT), the engine is
+    finished and bench runs through the TensorRT runner code path and writes a valid report."""
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    pytest.importorskip("torch")
+    if importlib.util.find_spec("edgemnv2.targets.tensorrt_runner") is None:
+        pytest.skip("targets/tensorrt_runner.py is not there yet")
+    import trt_standins as standin
+
+    from edgemnv2.cli.main import main
+
+    bundle, out = tmp_path / "classify-jetson", tmp_path / "report"
+    assert main(["build", "--target", "jetson", "--task", "classify", "--width-mult", "0.35", "--resolution", "96",
+                 "--num-classes", "10", "--precision", "fp16", "--out", str(bundle)]) == 0
+    proc = cli(["bench", "--bundle", bundle, "--report", out])
+    _one_line_error(proc, "needs TensorRT, which is not installed here", "edgemnv2[jetson]")
+    standin.install(monkeypatch, "10.3.0.30")
+    assert main(["build", "--target", "jetson", "--bundle", str(bundle)]) == 0
+    capsys.readouterr()
+    assert main(["bench", "--bundle", str(bundle), "--runs", "12", "--warmup", "2", "--report", str(out)]) == 0
+    doc = check_report(out, runs=12)
+    r = doc["results"][0]
+    assert r["model_format"] == "tensorrt" and r["target"] == "jetson" and r["precision"] == "fp16"
+    assert r["runtime"]["runtime"] == "tensorrt" and r["runtime"]["version"] == "10.3.0.30"

@@ -135,7 +135,8 @@ def describe_ref(ref: ModelRef) -> Dict[str, Any]:
         check_runtime(fmt, f"bundle {ref.bundle} ({b.target}, {fmt})")
         if b.manifest["model"].get("pending"):
             raise EdgeError(f"bundle {b.root} has no {b.manifest['model']['file']} yet (built on a host without "
-                            "TensorRT)", f"run 'edgemnv2 build --bundle {b.root}' on the Jetson first")
+                            "TensorRT)",
+                            f"finish it on the Jetson: edgemnv2 build --target jetson --bundle {b.root}")
         return {"bundle": str(ref.bundle), "model_file": b.manifest["model"]["file"], "model_format": fmt,
                 "model_sha256": b.manifest["model"].get("sha256"), "task": b.task.value, "target": b.target,
                 "precision": b.precision, "architecture": b.manifest.get("architecture"),
