@@ -1,15 +1,20 @@
 """The camera loop: source -> preprocess -> infer -> postprocess -> render -> sinks, timed per stage.
 
-Three threads overlap so the loop runs at the speed of its slowest stage (normally inference):
+Four threads overlap so the loop runs at the speed of its slowest stage (normally inference):
 
 - the source's capture thread reads and decodes frames (live sources keep only the newest);
-- the inference thread converts BGR -> RGB, runs ``Predictor.preprocess`` and ``Predictor.infer``;
+- the preprocess thread converts BGR -> RGB and runs ``Predictor.preprocess``;
+- the inference thread runs ``Predictor.infer``;
 - the calling thread runs ``Predictor.postprocess``, ``TaskResult.draw`` and the HUD, and the sinks.
 
-Hand-offs are bounded queues of size 1, so no stage can run ahead on stale frames. Every stage is
+Hand-offs hold one item. For files every frame goes through in order; for live sources the
+hand-off to inference keeps only the newest preprocessed frame (the one replaced is counted as
+dropped), so inference never works through a backlog of stale frames. Every stage is
 timed with ``edgemnv2.profiling.StageTimes`` (``capture``, ``preprocess``, ``inference``,
 ``postprocess``, ``render``, ``sink``), plus ``frame_age`` (capture timestamp -> all sinks written)
-and ``interval`` (time between frames reaching the sinks, i.e. 1000 / the FPS the user sees).
+and ``interval`` (time between frames reaching the sinks, i.e. 1000 / the FPS the user sees) and
+``inference_wait`` (time the inference thread waited for its next input: near 0 when the loop is
+inference-bound).
 Ctrl-C / SIGTERM (with ``handle_signals``), a sink asking to stop, ``max_frames`` or the end of
 the stream all stop the loop cleanly; sinks are always closed so their files are finalised.
 Task logic comes from ``edgemnv2.predictor.Predictor``; nothing here decodes, NMSes or overlays.
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import queue
 import signal
 import threading
 import time
@@ -40,6 +44,7 @@ STAGES = ("capture", "preprocess", "inference", "postprocess", "render", "sink")
 PROFILE_KIND = "edgemnv2-camera-profile"
 PROFILE_VERSION = 1
 _END = object()
+_EMPTY = object()
 
 
 @dataclass
@@ -87,6 +92,7 @@ class PipelineStats:
             "stages": self.stage_summary(),
             "frame_age_ms": latency_stats(self.times.samples.get("frame_age", [])),
             "interval_ms": latency_stats(self.times.samples.get("interval", [])),
+            "inference_wait_ms": latency_stats(self.times.samples.get("inference_wait", [])),
         }
         if samples:
             d["samples_ms"] = {k: [round(v, 4) for v in vals] for k, vals in self.times.samples.items()}
@@ -119,14 +125,44 @@ class _Signals:
             signal.signal(sig, old)
 
 
-def _put(q: queue.Queue, item: Any, abort: threading.Event) -> bool:
-    while not abort.is_set():
-        try:
-            q.put(item, timeout=0.1)
+class _Handoff:
+    """A one-item hand-off between two threads.
+
+    ``latest=False``: ``put`` waits until the consumer took the previous item (no drops, files).
+    ``latest=True``: ``put`` replaces an item not yet taken (counted in ``dropped``), so the consumer
+    always gets the newest one (live sources: never work on a stale frame). ``put(..., wait=True)``
+    always waits (used for the end marker, which must not replace a frame).
+    """
+
+    def __init__(self, latest: bool = False) -> None:
+        self.latest = latest
+        self.dropped = 0
+        self._cond = threading.Condition()
+        self._item: Any = _EMPTY
+
+    def put(self, item: Any, abort: threading.Event, wait: bool = False) -> bool:
+        with self._cond:
+            if self.latest and not wait:
+                if self._item is not _EMPTY:
+                    self.dropped += 1
+            else:
+                while self._item is not _EMPTY:
+                    if abort.is_set():
+                        return False
+                    self._cond.wait(0.1)
+            self._item = item
+            self._cond.notify_all()
             return True
-        except queue.Full:
-            continue
-    return False
+
+    def get(self, timeout: float) -> Any:
+        """The item, or ``_EMPTY`` after ``timeout`` seconds."""
+        with self._cond:
+            if self._item is _EMPTY:
+                self._cond.wait(timeout)
+            item, self._item = self._item, _EMPTY
+            if item is not _EMPTY:
+                self._cond.notify_all()
+            return item
 
 
 def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sink] = (),
@@ -152,7 +188,7 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
     activated_here = False
     opened: List[Sink] = []
     src: Optional[Source] = None
-    worker: Optional[threading.Thread] = None
+    workers: List[threading.Thread] = []
     failure: List[BaseException] = []
     signals = _Signals(stop) if handle_signals else None
     try:
@@ -179,14 +215,15 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
             for _ in range(int(warmup)):
                 predictor.infer(feeds)
         times = stats.times
-        handoff: queue.Queue = queue.Queue(maxsize=1)
+        to_infer = _Handoff(latest=src.live)  # live: inference always takes the newest preprocessed frame
+        to_render = _Handoff(latest=False)  # every inferred frame is rendered and written
         abort = threading.Event()  # the consumer is gone: producers must not block
 
-        def infer_loop() -> None:
+        def preprocess_loop() -> None:
             n = 0
             try:
                 while not stop.is_set():
-                    if max_frames and n >= max_frames:
+                    if max_frames and n >= max_frames and not src.live:
                         break
                     frame = src.read(timeout=0.2)
                     if frame is None:
@@ -194,31 +231,51 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
                             break
                         continue
                     t0 = time.perf_counter()
-                    rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-                    feeds = predictor.preprocess(rgb)
-                    t1 = time.perf_counter()
-                    raw = predictor.infer(feeds)
-                    t2 = time.perf_counter()
+                    feeds = predictor.preprocess(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+                    ms = {"capture": frame.capture_ms, "preprocess": (time.perf_counter() - t0) * 1e3}
                     n += 1
-                    ms = {"capture": frame.capture_ms, "preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3}
-                    if not _put(handoff, (frame, raw, ms), abort):
+                    if not to_infer.put((frame, feeds, ms), abort):
                         return
             except BaseException as e:  # surfaced by the calling thread after cleanup
                 failure.append(e)
             finally:
-                _put(handoff, _END, abort)
+                to_infer.put(_END, abort, wait=True)
+
+        def infer_loop() -> None:
+            try:
+                while True:
+                    tw = time.perf_counter()
+                    item = to_infer.get(0.1)
+                    if item is _EMPTY:
+                        if abort.is_set():
+                            return
+                        continue
+                    if item is _END:
+                        break
+                    frame, feeds, ms = item
+                    t0 = time.perf_counter()
+                    ms["inference_wait"] = (t0 - tw) * 1e3  # > 0: inference was starved (not the bottleneck)
+                    raw = predictor.infer(feeds)
+                    ms["inference"] = (time.perf_counter() - t0) * 1e3
+                    if not to_render.put((frame, raw, ms), abort):
+                        return
+            except BaseException as e:
+                failure.append(e)
+            finally:
+                to_render.put(_END, abort, wait=True)
 
         hud_state = Hud() if hud else None
         t_start = time.perf_counter()
         t_last = t_start
         t_ref = getattr(src, "started_at", 0.0) or t_start  # JSON time_s counts from the source's start
-        worker = threading.Thread(target=infer_loop, name="inference", daemon=True)
-        worker.start()
+        workers = [threading.Thread(target=preprocess_loop, name="preprocess", daemon=True),
+                   threading.Thread(target=infer_loop, name="inference", daemon=True)]
+        for w in workers:
+            w.start()
         while True:
-            try:
-                item = handoff.get(timeout=0.1)
-            except queue.Empty:
-                if stop.is_set() and not worker.is_alive() and handoff.empty():
+            item = to_render.get(0.1)
+            if item is _EMPTY:
+                if not any(w.is_alive() for w in workers):
                     break
                 continue
             if item is _END:
@@ -232,7 +289,7 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
             if need_image:
                 image = result.draw(frame.image)
                 if hud_state is not None:
-                    hud_state.update(ms, (t1 - frame.timestamp) * 1e3, src.dropped, now=t1)
+                    hud_state.update(ms, (t1 - frame.timestamp) * 1e3, src.dropped + to_infer.dropped, now=t1)
                     hud_state.draw(image)
             t2 = time.perf_counter()
             ms["render"] = (t2 - t1) * 1e3
@@ -276,8 +333,11 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
             src.stop()
             stats.source = src.describe()
             stats.frames_captured, stats.frames_dropped, stats.frames_skipped = src.captured, src.dropped, src.skipped
-        if worker is not None:
-            worker.join(timeout=10.0)
+            hand = locals().get("to_infer")
+            if hand is not None:
+                stats.frames_dropped += hand.dropped
+        for w in workers:
+            w.join(timeout=10.0)
         close_error: Optional[BaseException] = None
         for s in opened:
             try:

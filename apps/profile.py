@@ -28,9 +28,10 @@ def summary_lines(stats: PipelineStats) -> List[str]:
              f"{stats.fps:.1f} FPS over {stats.wall_s:.2f} s ({stats.end_reason})",
              f"{'stage (ms)':<12} {'p50':>8} {'p90':>8} {'p99':>8} {'mean':>8}"]
     rows: Dict[str, Any] = dict(stats.stage_summary())
-    rows["frame age"] = stats.to_dict(samples=False)["frame_age_ms"]
-    rows["interval"] = stats.to_dict(samples=False)["interval_ms"]
-    for name in [*STAGES, "frame age", "interval"]:
+    d = stats.to_dict(samples=False)
+    rows["frame age"], rows["interval"], rows["infer wait"] = (d["frame_age_ms"], d["interval_ms"],
+                                                               d["inference_wait_ms"])
+    for name in [*STAGES, "frame age", "interval", "infer wait"]:
         st = rows.get(name)
         if not st or not st.get("count"):
             continue
