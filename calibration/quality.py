@@ -59,9 +59,10 @@ def _classify(ref: List[Any], test: List[Any], targets: Optional[Sequence[int]])
     return out
 
 
-def _num_classes(pred: Any, masks: Sequence[np.ndarray]) -> int:
+def _num_classes(pred: Any, masks: Sequence[np.ndarray], ignore_index: int = 255) -> int:
     n = len(pred.labels) if pred.labels else 0
-    return max(n, max((int(m.max()) for m in masks if m.size), default=0) + 1)
+    top = max((int(m[m != ignore_index].max(initial=0)) for m in masks if m.size), default=0)
+    return max(n, top + 1)
 
 
 def _segment(ref: List[Any], test: List[Any], targets: Optional[Sequence[np.ndarray]], pred: Any) -> Dict[str, Any]:

@@ -173,6 +173,8 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
 
     ``source`` (API only) gives an already-made model instead of resolving ``opts``' weights, e.g. a
     model with its own normalisation; ``opts.task`` and ``opts.out`` still apply.
+    ``opts.extra["eval"]``: a labelled dataset (edgemnv2.data.readers layouts, its ``val/`` split if
+    any) to evaluate int8 on with real labels; then every ``--calib`` image calibrates.
     """
     say = progress or (lambda _m: None)
     prec = opts.precision
@@ -235,6 +237,33 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
     return manifest
 
 
+def _eval_set(opts: BuildOptions, src: ModelSource, say: Callable[[str], None]) -> tuple:
+    """A labelled held-out set from ``opts.extra["eval"]`` (ImageFolder / COCO JSON / images+masks): (images, targets).
+
+    Read with ``edgemnv2.data.readers.open_dataset`` (its ``val/`` split when there is one), at most
+    ``opts.extra.get("eval_count", 200)`` images in the dataset's order.
+    """
+    from ..data.readers import open_dataset
+
+    ds = open_dataset(src.task, Path(opts.extra["eval"]), "val")
+    n = min(len(ds), int(opts.extra.get("eval_count", 200)))
+    images: List[np.ndarray] = []
+    targets: List[Any] = []
+    names = list(getattr(ds, "labels", []) or [])
+    for i in range(n):
+        img, t = ds.load(i)
+        images.append(img)
+        if src.task is Task.classify:
+            name = names[t] if t < len(names) else None
+            targets.append(src.labels.index(name) if name in src.labels else int(t))
+        elif src.task is Task.detect:
+            targets.append((t.boxes, t.classes))
+        else:
+            targets.append(t)
+    say(f"evaluation: {n} labelled images from {ds.root}")
+    return images, targets, str(ds.root)
+
+
 def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: Path, model_path: Path,
           say: Callable[[str], None]) -> tuple:
     """Calibrate, convert and evaluate int8; returns (manifest calibration, quality report)."""
@@ -243,15 +272,21 @@ def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: 
     from ..predictor import Predictor
     from .tflite_runner import TFLiteRunner
 
-    cal_idx, held_idx = split_holdout(len(calib.images))
-    if not held_idx:
-        say("warning: only one calibration image: int8 is evaluated on the image it was calibrated with")
-        held_idx = cal_idx
+    if opts.extra.get("eval"):
+        eval_images, targets, eval_from = _eval_set(opts, src, say)
+        cal_idx, held_idx = list(range(len(calib.images))), []
+    else:
+        cal_idx, held_idx = split_holdout(len(calib.images))
+        if not held_idx:
+            say("warning: only one calibration image: int8 is evaluated on the image it was calibrated with")
+            held_idx = cal_idx
+        eval_images = [calib.images[i] for i in held_idx]
+        targets = _class_targets(calib, held_idx, src.labels) if src.task is Task.classify else None
+        eval_from = "held out from --calib"
     cal_images = [calib.images[i] for i in cal_idx]
-    say(f"converting to TFLite int8 (calibrating on {len(cal_images)} images, {len(held_idx)} held out)")
+    say(f"converting to TFLite int8 (calibrating on {len(cal_images)} images, {len(eval_images)} to evaluate)")
     atomic_write_bytes(model_path, convert_int8(cf, cal_images, src.resolution))
-    say(f"comparing int8 with fp32 on {len(held_idx)} held-out images")
-    targets = _class_targets(calib, held_idx, src.labels) if src.task is Task.classify else None
+    say(f"comparing int8 with fp32 on {len(eval_images)} held-out images")
     manifest_like = {"input": {"layout": "NHWC"}, "outputs": []}
     with TFLiteRunner(fp32_path, threads=opts.threads) as r32:
         manifest_like["outputs"] = _io_specs(src, r32)["outputs"]
@@ -260,8 +295,10 @@ def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: 
         test_manifest = {"input": {"layout": "NHWC"}, "outputs": _io_specs(src, r8)["outputs"]}
     test = Predictor(TFLiteRunner(model_path, threads=opts.threads), src.task, src.labels, PIXELS, test_manifest)
     with ref, test:
-        report = compare(src.task, ref, test, [calib.images[i] for i in held_idx], targets)
-    report["held_out"] = [str(calib.paths[i].relative_to(calib.folder)) for i in held_idx][:50]
+        report = compare(src.task, ref, test, eval_images, targets)
+    report["evaluated_on"] = eval_from
+    if held_idx:
+        report["held_out"] = [str(calib.paths[i].relative_to(calib.folder)) for i in held_idx][:50]
     say(f"int8 vs fp32: {report['metric']} {report['test']:.2f} vs {report['reference']:.2f} "
         f"(drop {report['drop']:.2f} points, limit {opts.max_drop:g})")
     cal = calib.describe(METHOD)

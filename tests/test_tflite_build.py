@@ -191,3 +191,23 @@ def test_fp32_bundle_matches_pytorch_end_to_end(pi_bundles, photos: Path) -> Non
     with Predictor.from_bundle(b) as p:
         got = p.infer(p.preprocess(img))[b.outputs[0]["runtime_name"]]
     assert np.abs(got - ref.transpose(0, 2, 3, 1)).max() < 1e-3
+
+
+def test_int8_evaluated_on_labelled_set(tmp_path: Path, photos: Path) -> None:
+    """With a labelled eval set (opts.extra["eval"]) the report uses real labels: mIoU of each and the delta."""
+    synthetic = pytest.importorskip("edgemnv2.data.synthetic")
+    from edgemnv2.targets.tflite_build import build_pi_bundle
+
+    from edgemnv2.source import BuildOptions
+
+    data = synthetic.write_dataset(tmp_path / "data", "segment", {"val": 4}, size=96, seed=0)
+    width, res, _ = TINY["segment"]
+    weights = _random_weights("segment", tmp_path / "w.safetensors")
+    man = build_pi_bundle(BuildOptions(task="segment", out=tmp_path / "b", target="pi", weights=weights,
+                                       width_mult=width, resolution=res, num_classes=5, precision="int8",
+                                       calib=photos, calib_count=6, max_drop=100, extra={"eval": data}))
+    acc = man["reports"]["accuracy"]
+    assert acc["basis"] == "labels" and acc["images"] == 4 and acc["metric"] == "mIoU"
+    assert acc["drop"] == pytest.approx(acc["reference"] - acc["test"], abs=1e-3)
+    assert 0 <= acc["test"] <= 100 and acc["evaluated_on"].endswith("val")
+    assert man["calibration"]["count"] == 6 and man["calibration"]["held_out"] == 0
