@@ -76,9 +76,11 @@ def test_precision_plans():
     assert tv.engine_precision_plan("10.3", "int8").onnx == "qdq"
     assert tv.engine_precision_plan("11.1", "fp16") == tv.PrecisionPlan("fp16", (), "fp16 ONNX, strongly typed")
     assert tv.engine_precision_plan("11.1", "int8").flags == ()
-    assert tv.engine_precision_plan("8.5", "int8", dla=True).flags[-1] == "GPU_FALLBACK"
     with pytest.raises(ValueError, match="DLA"):
         tv.engine_precision_plan("11.0", "fp16", dla=True)
+    with pytest.raises(ValueError, match="does not run explicitly quantized"):
+        tv.engine_precision_plan("8.5", "int8", dla=True)
+    assert tv.engine_precision_plan("10.3", "int8", dla=True).flags == ("INT8", "FP16", "GPU_FALLBACK")
     with pytest.raises(ValueError, match="fp16 or int8"):
         tv.engine_precision_plan("8.5", "fp32", dla=True)
 
