@@ -1,9 +1,10 @@
 """Jetson runtime code stays importable on JetPack 5's Python 3.8 (static check with vermin).
 
-The files a Jetson runs (TensorRT runner, runner protocol, ONNX Runtime runner, task logic,
-predictor, bundle, camera apps, bench, the CLI) plus every edgemnv2 module they import at module level are
-checked with ``vermin -t=3.8-``. Annotations are not evaluated (``from __future__ import
-annotations`` keeps ``list[int]`` in annotations legal on 3.8), as on 3.8 itself.
+The files a Jetson runs (TensorRT runner and engine builder, the device-side conformance check,
+runner protocol, ONNX Runtime runner, task logic, predictor, bundle, camera apps, bench, the CLI)
+plus every edgemnv2 module they import at module level are checked with ``vermin -t=3.8-``.
+Annotations are not evaluated (``from __future__ import annotations`` keeps ``list[int]`` in
+annotations legal on 3.8), as on 3.8 itself.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import List, Set
 import pytest
 from conftest import REPO
 
-ROOTS = ["targets/tensorrt_runner.py", "targets/base.py", "targets/onnxruntime_runner.py", "edgemnv2/tasks",
+ROOTS = ["targets/tensorrt_runner.py", "targets/tensorrt_build.py", "calibration/qdq_check.py",
+         "calibration/trt_legacy_calibrator.py", "targets/base.py", "targets/onnxruntime_runner.py", "edgemnv2/tasks",
          "edgemnv2/predictor.py", "edgemnv2/bundle.py", "apps", "edgemnv2/bench",
          "edgemnv2/cli"]  # the CLI imports every command module at start-up
 PACKAGE_DIRS = {"edgemnv2.targets": "targets", "edgemnv2.calibration": "calibration", "edgemnv2.apps": "apps",
