@@ -96,8 +96,14 @@ def tflite_parity(src: ModelSource, tflite_path: Path, n: int = 2, seed: int = 0
 def _load_calibration(opts: BuildOptions, say: Callable[[str], None]) -> Any:
     from ..calibration.images import load_calibration_images
 
-    calib = load_calibration_images(opts.calib, opts.calib_count, allow_fewer=False, seed=opts.seed)
+    calib = load_calibration_images(opts.calib, opts.calib_count, allow_fewer=True, seed=opts.seed)
+    if len(calib.images) < 2:
+        raise EdgeError(f"calibration folder {calib.folder} has {len(calib.images)} usable image, int8 needs at least "
+                        "2 (some are held out to measure the int8 quality)", "add images: a few hundred is best")
     say(f"calibration: {len(calib.images)} images from {calib.folder}")
+    if len(calib.images) < opts.calib_count:
+        say(f"warning: calibration folder {calib.folder} has only {len(calib.images)} usable images, fewer than "
+            f"--calib-count {opts.calib_count}: using them all")
     if calib.skipped:
         first = next(iter(calib.skipped.items()))
         say(f"calibration: skipped {len(calib.skipped)} unusable file(s), e.g. {first[0]}: {first[1]}")

@@ -60,9 +60,9 @@ def test_calib_folder_without_usable_images(cli, tmp_path: Path) -> None:
     assert "broken.jpg" in last or "notes.txt" in last
 
 
-def test_fewer_images_than_asked(cli, tmp_path: Path) -> None:
-    d = write_photo_folder(tmp_path / "few", 4)
-    _fails(cli, ["--calib", d, "--calib-count", "50"], tmp_path / "b", "4 usable images", "fewer than --calib-count 50")
+def test_single_image_is_not_enough(cli, tmp_path: Path) -> None:
+    d = write_photo_folder(tmp_path / "one", 1)
+    _fails(cli, ["--calib", d, "--calib-count", "50"], tmp_path / "b", "has 1 usable image", "at least 2")
 
 
 def test_bad_calib_count(cli, tmp_path: Path) -> None:
@@ -70,8 +70,9 @@ def test_bad_calib_count(cli, tmp_path: Path) -> None:
     _fails(cli, ["--calib", d, "--calib-count", "0"], tmp_path / "b", "--calib-count must be positive")
 
 
-def test_mixed_folder_skips_and_converts_then_builds(cli, tmp_path: Path) -> None:
-    """Gray, RGBA and 16-bit images are converted, junk skipped; each counted, in the log and the manifest."""
+def test_mixed_folder_skips_converts_and_warns_when_fewer(cli, tmp_path: Path) -> None:
+    """Gray, RGBA and 16-bit images are converted, junk skipped, fewer images than asked used with a warning;
+    each counted, in the log and in the manifest."""
     pytest.importorskip("tensorflow")
     import cv2
 
@@ -83,8 +84,9 @@ def test_mixed_folder_skips_and_converts_then_builds(cli, tmp_path: Path) -> Non
     (d / "readme.txt").write_text("hello")
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     out = tmp_path / "bundle"
-    proc = cli(["build", *TINY, "--calib", d, "--calib-count", "9", "--max-drop", "100", "--out", out])
+    proc = cli(["build", *TINY, "--calib", d, "--calib-count", "40", "--max-drop", "100", "--out", out])
     assert proc.returncode == 0, proc.stderr
+    assert "only 9 usable images, fewer than --calib-count 40: using them all" in proc.stderr, proc.stderr
     assert "skipped 2 unusable file(s)" in proc.stderr and "converted 3 image(s)" in proc.stderr, proc.stderr
     cal = json.loads((out / "manifest.json").read_text())["calibration"]
     assert (cal["read"], cal["count"], cal["held_out"], cal["skipped"], cal["converted"]) == (9, 8, 1, 2, 3)
@@ -92,7 +94,7 @@ def test_mixed_folder_skips_and_converts_then_builds(cli, tmp_path: Path) -> Non
     # The same folder hashes the same way: the manifest identifies the calibration set.
     from edgemnv2.calibration.images import load_calibration_images
 
-    assert load_calibration_images(d, 9).list_sha256 == cal["image_list_sha256"]
+    assert load_calibration_images(d, 40).list_sha256 == cal["image_list_sha256"]
 
 
 def test_calib_ignored_for_fp32_says_so(cli, tmp_path: Path) -> None:
