@@ -302,3 +302,20 @@ def test_legacy_entropy_calibrator_only_before_10(tmp_path, monkeypatch):
     trt = standin.install(monkeypatch, "10.3.0.30")
     with pytest.raises(EdgeError, match="not available on TensorRT 10.3.0.30"):
         make_entropy_calibrator(trt, None, [], cache)
+
+
+def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
+    """A Jetson has TensorRT but usually no torch / onnx / onnxruntime: finishing and running still work."""
+    import sys
+
+    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+
+    root = bundle_copy("cls8")
+    standin.install(monkeypatch, "8.5.2.2")
+    for name in ("torch", "onnx", "onnxruntime", "tensorflow", "onnxslim"):
+        monkeypatch.setitem(sys.modules, name, None)  # "import onnx" now raises ImportError
+    eng = finish_jetson_bundle(root)["model"]["engine"]
+    assert eng["conformance"]["checked"] is False and "host checked" in eng["conformance"]["note"]
+    with Predictor.from_bundle(root) as pred:
+        out = pred.predict(np.zeros((64, 64, 3), np.uint8))
+    assert len(out.top) == 5

@@ -25,6 +25,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+try:  # captured now, so tests can hide onnx/onnxruntime from the code under test (a Jetson without them)
+    import onnx as _onnx
+    import onnxruntime as _ort
+except ImportError:  # pragma: no cover
+    _onnx = _ort = None
+
 MAGIC = b"EDGEMNV2-STANDIN-TRT\n"
 _MAX_OPSET = {8: 17, 10: 20, 11: 24}  # the stand-in parser's limits (8.2 -> 13 below)
 CALLS: List[str] = []  # every stand-in API call, for dispatch assertions
@@ -161,7 +167,7 @@ def make_tensorrt(version: str) -> types.ModuleType:
 
         def parse(self, data: bytes) -> bool:
             CALLS.append("OnnxParser.parse")
-            import onnx
+            onnx = _onnx
 
             if major < 10 and not self.network.flags & (1 << int(NetworkDefinitionCreationFlag.EXPLICIT_BATCH)):
                 self.errors.append(ParserError(-1, "network must be created with the EXPLICIT_BATCH flag",
@@ -271,7 +277,7 @@ def make_tensorrt(version: str) -> types.ModuleType:
             self.addresses: Dict[str, int] = {}
 
         def _run(self, addresses: Dict[str, int]) -> bool:
-            import onnxruntime as ort
+            ort = _ort
 
             if self.engine.session is None:
                 so = ort.SessionOptions()
