@@ -280,6 +280,8 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
                 continue
             if item is _END:
                 break
+            if max_frames and stats.frames_processed >= max_frames:
+                continue  # frames still in flight when max_frames was reached: drained, not processed
             frame, raw, ms = item
             t0 = time.perf_counter()
             result = predictor.postprocess(raw, frame.image.shape[:2])
