@@ -392,3 +392,27 @@ def test_jetson_bundle_pending_then_on_tensorrt_standins(cli, tmp_path: Path, mo
     r = doc["results"][0]
     assert r["model_format"] == "tensorrt" and r["target"] == "jetson" and r["precision"] == "fp16"
     assert r["runtime"]["runtime"] == "tensorrt" and r["runtime"]["version"] == "10.3.0.30"
+
+
+def test_eval_segment_and_class_mismatch(cpu_bundles, cli, tmp_path: Path) -> None:
+    """--eval on VOC-style masks gives the same mIoU as edgemnv2.evaluate; a dataset whose classes do not fit
+    the model fails before anything is measured."""
+    synthetic = pytest.importorskip("edgemnv2.data.synthetic")
+    from edgemnv2.data import open_dataset
+    from edgemnv2.evaluate import evaluate
+    from edgemnv2.predictor import Predictor
+
+    seg = synthetic.write_dataset(tmp_path / "seg", "segment", counts={"val": 5}, size=128) / "val"
+    out = tmp_path / "report"
+    proc = cli(["bench", "--bundle", cpu_bundles["segment"], "--runs", 5, "--eval", seg, "--report", out])
+    assert proc.returncode == 0, proc.stderr
+    acc = check_report(out, runs=5)["results"][0]["accuracy"]
+    with Predictor.from_bundle(cpu_bundles["segment"]) as p:
+        ref = evaluate(p, open_dataset("segment", seg), progress=False)
+    assert acc["metric"] == "miou" and acc["images"] == 5
+    assert acc["value"] == pytest.approx(ref["metrics"]["miou"]) and acc["metrics"] == ref["metrics"]
+    assert set(acc["per_class_iou"]) == {"background", "circle", "square", "triangle", "star"}
+    det = synthetic.write_dataset(tmp_path / "det", "detect", counts={"val": 3}, size=160) / "val"
+    proc = cli(["bench", "--bundle", cpu_bundles["detect"], "--runs", 5, "--eval", det, "--report", out / "det"])
+    _one_line_error(proc, "--eval", "detect-cpu (detect)", "the model has 4 classes")
+    assert "measuring" not in proc.stderr

@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import EdgeError
 
-__all__ = ["pipeline_step", "eval_step", "HEADLINE_METRIC"]
+__all__ = ["pipeline_step", "eval_step", "eval_precheck", "HEADLINE_METRIC"]
 
 Step = Callable[[Any], Dict[str, Any]]
 HEADLINE_METRIC = {"classify": "top1", "detect": "map", "segment": "miou"}
@@ -65,3 +65,15 @@ def eval_step(data: Path, limit: Optional[int]) -> Step:
                              **({"per_class_iou": out["per_class_iou"]} if "per_class_iou" in out else {})}}
 
     return step
+
+
+def eval_precheck(data: Path, task: str, labels: Optional[List[str]], name: str) -> None:
+    """Open the dataset for ``task`` and match its classes with the model's now, before anything is measured."""
+    from ..data import open_dataset
+    from ..evaluate import label_mapping
+
+    try:
+        ds = open_dataset(task, data)
+        label_mapping(labels, list(ds.labels), task != "classify")
+    except EdgeError as e:
+        raise EdgeError(f"--eval {data} for {name} ({task}): {e.message}", e.hint) from None

@@ -68,9 +68,17 @@ def bench(
     if source and not pipeline:
         raise EdgeError("--source is for --pipeline", "add --pipeline to run the full pipeline on it")
     ensure_writable_dir(report, "report directory")
-    for ref in refs:  # fail on a bad bundle or a missing runtime before measuring anything
-        describe_ref(ref)
+    infos = [describe_ref(ref) for ref in refs]  # fail on a bad bundle or a missing runtime before measuring
     extra = _extras(pipeline, source, frames, eval_data, eval_limit)
+    if eval_data is not None:
+        from ..bench.extras import eval_precheck
+        from ..bundle import load_bundle
+        from ..labels import read_labels
+
+        for ref, info in zip(refs, infos):
+            names = load_bundle(ref.bundle).labels if ref.bundle is not None else \
+                (read_labels(ref.labels) if ref.labels else None)
+            eval_precheck(eval_data, info["task"], names, ref.name)
     if image is not None:
         from ..imageio import read_rgb
 
