@@ -85,8 +85,9 @@ def _has_gstreamer() -> bool:
     return False
 
 
-def _open_capture(target: Any, backends: List[Tuple[str, int]], tried: List[str]) -> Any:
-    """Try ``cv2.VideoCapture(target, api)`` for each backend; return the first opened one or None."""
+def _open_capture(target: Any, backends: List[Tuple[str, int]], tried: List[str],
+                  params: Optional[List[int]] = None) -> Any:
+    """Try ``cv2.VideoCapture(target, api[, params])`` per backend; return the first opened one or None."""
     cv2 = _cv2()
     for name, api in backends:
         if name == "GStreamer" and not _has_gstreamer():
@@ -94,7 +95,7 @@ def _open_capture(target: Any, backends: List[Tuple[str, int]], tried: List[str]
             continue
         tried.append(f"OpenCV {name}")
         try:
-            cap = cv2.VideoCapture(target, api)
+            cap = cv2.VideoCapture(target, api, params) if params else cv2.VideoCapture(target, api)
         except cv2.error:
             continue
         if cap is not None and cap.isOpened():
@@ -401,10 +402,13 @@ class CaptureSource(Source):
 
     def _open(self) -> None:
         tried: List[str] = []
-        cap = _open_capture(self.target, self.backends, tried)
+        cv2 = _cv2()
+        params = None
+        if self.kind == "stream":  # a stalled network stream counts as lost (and is reopened) after 5 s
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000]
+        cap = _open_capture(self.target, self.backends, tried, params)
         if cap is None:
             raise EdgeError(f"cannot open {self.kind} {display_name(self.name)}: tried {', '.join(tried)}", self.hint)
-        cv2 = _cv2()
         for prop, value in self.props.items():
             cap.set(prop, value)
         if not self.is_file:  # keep the driver-side buffer short where the backend allows it

@@ -129,6 +129,10 @@ def camera(
                              on_start=lambda: [say(f"MJPEG preview at {s.url}") for s in sinks
                                                if isinstance(s, MjpegSink)])
     print_summary(stats)
+    if stats.frames_skipped:
+        from ..ui import warn
+
+        warn(f"{stats.frames_skipped} unreadable frame(s) or file(s) were skipped")
     for s in sinks:
         d = s.describe()
         if "path" in d and d["path"] != "-" and Path(d["path"]).exists():
