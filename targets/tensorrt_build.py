@@ -191,6 +191,9 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
                             "is better")
         say(f"{len(calib.images)} calibration images from {calib.folder}"
             + (f" ({len(calib.skipped)} skipped)" if calib.skipped else ""))
+        if len(calib.images) < opts.calib_count:
+            say(f"warning: calibration folder {calib.folder} has only {len(calib.images)} usable images, fewer "
+                f"than --calib-count {opts.calib_count}: using them all")
 
     opset = export_opset_for_jetson()
     with staged_dir(opts.out) as tmp:
@@ -242,17 +245,30 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
             onnx_files["fp16"] = ONNX_FILES["fp16"]
         if prec == "int8":
             assert calib is not None
-            keep, held = split_holdout(len(calib.images))
-            say(f"calibrating the Q/DQ int8 ONNX on {len(keep)} images ({len(held)} held out)")
+            if opts.extra.get("eval"):  # a labelled dataset to evaluate on (as on the Pi target)
+                from types import SimpleNamespace
+
+                from ..tasks.base import Task
+                from .tflite_build import _eval_set  # shared reader of labelled sets (lazy: no TensorFlow import)
+
+                keep, held = list(range(len(calib.images))), []
+                eval_images, eval_targets, eval_from = _eval_set(
+                    opts, SimpleNamespace(task=Task(getattr(task, "value", task)), labels=labels), say)
+            else:
+                keep, held = split_holdout(len(calib.images))
+                eval_images = [calib.images[i] for i in held]
+                targets = _class_targets(calib, labels) if str(getattr(task, "value", task)) == "classify" else None
+                eval_targets = [targets[i] for i in held] if targets else None
+                eval_from = "held out from --calib"
+            say(f"calibrating the Q/DQ int8 ONNX on {len(keep)} images ({len(eval_images)} to evaluate)")
             qinfo = quantize_qdq(fp32, tmp / ONNX_FILES["qdq"], [calib.images[i] for i in keep], norm)
             onnx_files["qdq"] = ONNX_FILES["qdq"]
             checks["model.qdq.onnx"] = require_conformant(tmp / ONNX_FILES["qdq"], HOST_CHECK_TRT,
                                                           "model.qdq.onnx").to_dict()
-            say("measuring int8 (Q/DQ simulated in float by ONNX Runtime) against fp32 on the held-out images")
-            targets = _class_targets(calib, labels) if str(getattr(task, "value", task)) == "classify" else None
-            report = int8_quality(task, fp32, tmp / ONNX_FILES["qdq"], manifest, labels, norm,
-                                  [calib.images[i] for i in held],
-                                  [targets[i] for i in held] if targets else None, opts.threads)
+            say(f"measuring int8 (Q/DQ simulated in float by ONNX Runtime) against fp32 on {len(eval_images)} images")
+            report = int8_quality(task, fp32, tmp / ONNX_FILES["qdq"], manifest, labels, norm, eval_images,
+                                  eval_targets, opts.threads)
+            report["evaluated_on"] = eval_from
             say(f"int8 vs fp32: {report['metric']} {report['test']:.2f} vs {report['reference']:.2f} "
                 f"(drop {report['drop']:.2f} points, limit {opts.max_drop:g}; {report['basis'].split(':')[0]})")
             check_max_drop(report, opts.max_drop)

@@ -319,3 +319,22 @@ def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
     with Predictor.from_bundle(root) as pred:
         out = pred.predict(np.zeros((64, 64, 3), np.uint8))
     assert len(out.top) == 5
+
+
+def test_int8_quality_on_a_labelled_set(tmp_path):
+    """opts.extra['eval'] (as on the Pi target): every --calib image calibrates, the labelled set evaluates."""
+    import cv2
+
+    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
+
+    rng = np.random.default_rng(3)
+    for folder in ("calib/a", "lab/class_0", "lab/class_3"):
+        (tmp_path / folder).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / folder / f"{i}.png"), rng.integers(0, 255, (70, 90, 3), dtype=np.uint8))
+    m = build_jetson_bundle(BuildOptions(task="classify", out=tmp_path / "b", target="jetson", width_mult=0.35,
+                                         resolution=96, num_classes=10, precision="int8", calib=tmp_path / "calib",
+                                         calib_count=3, max_drop=100.0, extra={"eval": str(tmp_path / "lab")}))
+    acc = m["reports"]["accuracy"]
+    assert acc["basis"] == "labels" and acc["labelled_images"] == 6 and acc["evaluated_on"].endswith("lab")
+    assert m["calibration"]["count"] == 3 and m["calibration"]["held_out"] == 0
