@@ -107,8 +107,9 @@ def _spec(detail: Dict[str, Any]) -> TensorSpec:
 class TFLiteRunner(Runner):
     """Runs a ``.tflite`` model with LiteRT / tflite-runtime / tensorflow.lite on the CPU (XNNPACK).
 
-    ``runtime`` forces one of "ai_edge_litert", "tflite_runtime", "tensorflow"; ``xnnpack=False``
-    runs the reference kernels (slow; for debugging only).
+    ``runtime`` (or the environment variable ``EDGEMNV2_TFLITE_RUNTIME``) forces one of
+    "ai_edge_litert", "tflite_runtime", "tensorflow"; ``xnnpack=False`` runs the reference kernels
+    (slow; for debugging only).
     """
 
     runtime = "tflite"
@@ -116,7 +117,7 @@ class TFLiteRunner(Runner):
     def __init__(self, path: str | os.PathLike, threads: Optional[int] = None, runtime: Optional[str] = None,
                  xnnpack: bool = True, **_ignored: Any) -> None:
         super().__init__(path, threads)
-        self.prefer = runtime
+        self.prefer = runtime or os.environ.get("EDGEMNV2_TFLITE_RUNTIME") or None
         self.xnnpack = xnnpack
         self.runtime_name = ""
         self.runtime_version = ""

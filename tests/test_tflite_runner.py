@@ -125,3 +125,14 @@ def test_copy_of_coral_model_outside_shared(coral_dir: Path, tmp_path: Path) -> 
     shutil.copy(coral_dir / "mobilenet_v2_1.0_224_quant.tflite", dst)
     with open_runner(dst, threads=1) as r:
         assert type(r).__name__ == "TFLiteRunner"
+
+
+def test_runtime_can_be_forced(coral_dir: Path, cli) -> None:
+    """EDGEMNV2_TFLITE_RUNTIME picks the runtime; an unavailable one is one clear line."""
+    model = coral_dir / "mobilenet_v2_1.0_224_quant.tflite"
+    proc = cli(["predict", coral_dir / "cat.bmp", "--model", model, "--task", "classify"],
+               env={"EDGEMNV2_TFLITE_RUNTIME": "tflite_runtime"})  # not installed in the main venv
+    assert proc.returncode == 1 and "TFLite runtime tflite_runtime cannot be imported" in proc.stderr, proc.stderr
+    proc = cli(["predict", coral_dir / "cat.bmp", "--model", model, "--task", "classify"],
+               env={"EDGEMNV2_TFLITE_RUNTIME": "nonsense"})
+    assert proc.returncode == 1 and "unknown TFLite runtime 'nonsense'" in proc.stderr, proc.stderr
