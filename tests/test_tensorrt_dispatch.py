@@ -324,7 +324,6 @@ def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
 def test_int8_quality_on_a_labelled_set(tmp_path):
     """opts.extra['eval'] (as on the Pi target): every --calib image calibrates, the labelled set evaluates."""
     import cv2
-
     from edgemnv2.targets.tensorrt_build import build_jetson_bundle
 
     rng = np.random.default_rng(3)
