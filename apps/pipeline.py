@@ -13,8 +13,8 @@ dropped), so inference never works through a backlog of stale frames. Every stag
 timed with ``edgemnv2.profiling.StageTimes`` (``capture``, ``preprocess``, ``inference``,
 ``postprocess``, ``render``, ``sink``), plus ``frame_age`` (capture timestamp -> all sinks written)
 and ``interval`` (time between frames reaching the sinks, i.e. 1000 / the FPS the user sees) and
-``inference_wait`` (time the inference thread waited for its next input: near 0 when the loop is
-inference-bound).
+``inference_wait`` / ``inference_blocked`` (time the inference thread waited for its next input /
+for the render stage to take its result: both near 0 when the loop is inference-bound).
 Ctrl-C / SIGTERM (with ``handle_signals``), a sink asking to stop, ``max_frames`` or the end of
 the stream all stop the loop cleanly; sinks are always closed so their files are finalised.
 Task logic comes from ``edgemnv2.predictor.Predictor``; nothing here decodes, NMSes or overlays.
@@ -93,6 +93,7 @@ class PipelineStats:
             "frame_age_ms": latency_stats(self.times.samples.get("frame_age", [])),
             "interval_ms": latency_stats(self.times.samples.get("interval", [])),
             "inference_wait_ms": latency_stats(self.times.samples.get("inference_wait", [])),
+            "inference_blocked_ms": latency_stats(self.times.samples.get("inference_blocked", [])),
         }
         if samples:
             d["samples_ms"] = {k: [round(v, 4) for v in vals] for k, vals in self.times.samples.items()}
@@ -257,8 +258,10 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
                     ms["inference_wait"] = (t0 - tw) * 1e3  # > 0: inference was starved (not the bottleneck)
                     raw = predictor.infer(feeds)
                     ms["inference"] = (time.perf_counter() - t0) * 1e3
+                    tb = time.perf_counter()
                     if not to_render.put((frame, raw, ms), abort):
                         return
+                    times.add("inference_blocked", (time.perf_counter() - tb) * 1e3)  # waiting on render
             except BaseException as e:
                 failure.append(e)
             finally:
