@@ -299,6 +299,9 @@ class TensorRTRunner(Runner):
                                 f"rebuild it on this device: {rebuild_command(self._bundle_dir())}")
             self._engine = engine
             self._context = engine.create_execution_context()
+            if self._context is None:  # TensorRT returns None when it cannot allocate the context's memory
+                raise EdgeError(f"TensorRT could not create an execution context for {self.path.name} (out of GPU "
+                                "memory?)", "close other GPU programs (tegrastats shows memory use) and retry")
             self._name_api = use_name_api(self.facts["tensorrt"])
             self._tensors = self._io_name_api() if self._name_api else self._io_bindings_api()
             for t in self._tensors:
