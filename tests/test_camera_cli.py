@@ -198,24 +198,54 @@ def test_coral_segmenter_video_of_photo_matches_predict(coral_dir, cli, tmp_path
         assert abs(share(got) - share(want)) < 0.02
 
 
-def test_tflite_bundle_camera(cpu_bundles, cli, tmp_path):
-    """A Pi (TFLite) bundle through the camera app matches predict on the same frames."""
+@pytest.fixture(scope="module")
+def pi_bundles(tmp_path_factory):
+    """Tiny fp32 TFLite (Pi) bundles, built on first use per task."""
     pytest.importorskip("edgemnv2.targets.tflite_runner")
     tb = pytest.importorskip("edgemnv2.targets.tflite_build")
     pytest.importorskip("tensorflow")
     from edgemnv2.source import BuildOptions
 
-    out = tmp_path / "classify-pi"
-    tb.build_pi_bundle(BuildOptions(task="classify", out=out, width_mult=0.35, resolution=96, num_classes=10,
-                                    precision="fp32", target="pi"))
-    frames = numbered_frames(4, 160, 120)
+    tmp = tmp_path_factory.mktemp("pi-bundles")
+    sizes = {"classify": (96, 10), "detect": (160, 4), "segment": (128, 5)}
+    built = {}
+
+    def get(task: str) -> Path:
+        if task not in built:
+            res, nc = sizes[task]
+            out = tmp / f"{task}-pi"
+            tb.build_pi_bundle(BuildOptions(task=task, out=out, width_mult=0.35, resolution=res, num_classes=nc,
+                                            precision="fp32", target="pi"))
+            built[task] = out
+        return built[task]
+
+    return get
+
+
+@pytest.mark.parametrize("task", ["classify", "detect", "segment"])
+def test_tflite_bundle_camera_matches_predict(task, pi_bundles, cli, tmp_path):
+    """A Pi (TFLite) bundle through the camera app gives what predict gives on the same frames."""
+    bundle = pi_bundles(task)
     folder = tmp_path / "imgs"
     folder.mkdir()
-    for i, f in enumerate(frames):
+    for i, f in enumerate(numbered_frames(3, 160, 120)):
         cv2.imwrite(str(folder / f"f{i}.png"), f)
-    r = cli(["predict", "--bundle", out, "--json", *sorted(folder.iterdir())])
+    thr = ["--score-threshold", "0.2"] if task == "detect" else []  # random weights: scores near 1/classes
+    r = cli(["predict", "--bundle", bundle, "--json", *thr, *sorted(folder.iterdir())])
     assert r.returncode == 0, r.stderr
-    want = [json.loads(line)["top"][0]["index"] for line in r.stdout.splitlines()]
-    r = cli(["camera", "--task", "classify", "--bundle", out, "--source", folder, "--json-out", tmp_path / "r.jsonl"])
+    want = [json.loads(line) for line in r.stdout.splitlines()]
+    r = cli(["camera", "--task", task, "--bundle", bundle, "--source", folder, "--json-out", tmp_path / "r.jsonl",
+             "--video-out", tmp_path / "o.avi", *thr])
     assert r.returncode == 0, r.stderr
-    assert [x["top"][0]["index"] for x in _records(tmp_path / "r.jsonl")] == want
+    got = _records(tmp_path / "r.jsonl")
+    assert len(got) == 3 and len(read_video(tmp_path / "o.avi")) == 3
+    for g, w in zip(got, want):
+        if task == "classify":
+            assert [c["index"] for c in g["top"]] == [c["index"] for c in w["top"]]
+        elif task == "detect":
+            assert g["detections"] and [d["index"] for d in g["detections"]] == [d["index"] for d in w["detections"]]
+            for d, wd in zip(g["detections"], w["detections"]):
+                x1, y1, x2, y2 = wd["box"]
+                assert d["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=0.02)
+        else:
+            assert g["classes"] == w["classes"]
