@@ -144,8 +144,11 @@ def test_sustained_windows(cpu_bundles, cli, tmp_path: Path) -> None:
     assert sum(w["count"] for w in s["windows"]) == r["latency_ms"]["count"]
     t = np.asarray(r["samples"]["t_s"])
     lat = np.asarray(r["samples"]["latency_ms"])
-    for w in s["windows"]:
-        sel = lat[(t >= w["start_s"]) & (t < w["end_s"])]
+    assert s["windows"][-1]["end_s"] >= max(2.0, t.max())
+    for i, w in enumerate(s["windows"]):
+        last = i == len(s["windows"]) - 1
+        sel = lat[(t >= w["start_s"]) & ((t <= w["end_s"]) if last else (t < w["end_s"]))]
+        assert sel.size == w["count"]
         if sel.size:
             assert w["p50"] == pytest.approx(float(np.percentile(sel, 50)))
     full = [w for w in s["windows"] if w["count"]]

@@ -294,7 +294,13 @@ def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any
         extra_out = extra(predictor) if extra is not None else {}
     finally:
         predictor.deactivate()
+    # samples are stored rounded to 0.1 us (far below timer noise) and the statistics are computed from the
+    # stored values, so anyone can recompute them exactly from report.json
+    for k in list(stages.samples):
+        stages.samples[k] = [round(v, 4) for v in stages.samples[k]]
+    warm = [round(v, 4) for v in warm]
     infer_ms = stages.samples.get("inference", [])
+    rel_s = [round(t - t_start, 6) for t in times_s]
     lat = latency_stats(infer_ms)
     process_cpu = None
     if cpu0 is not None and cpu1 is not None and wall > 0:
@@ -313,13 +319,13 @@ def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any
         "stages_ms": stages.summary(),
         "throughput": {"model_ips": 1000.0 / lat["mean"] if lat["mean"] else None,
                        "end_to_end_ips": n / wall if wall > 0 else None, "iterations": n, "wall_s": wall},
-        "samples": {"t_s": [round(t - t_start, 6) for t in times_s], "latency_ms": infer_ms,
+        "samples": {"t_s": rel_s, "latency_ms": infer_ms,
                     "preprocess_ms": stages.samples.get("preprocess", []),
                     "postprocess_ms": stages.samples.get("postprocess", [])},
         "memory": {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
                    "peak_rss_mb": _max_or_none(rss_loaded, rss_end), "process_max_rss_mb": _ru_maxrss_mb()},
         "cpu": {"process_percent": process_cpu, "cpu_count": os.cpu_count()},
-        "sustained": _sustained(times_s, infer_ms, t_start, cfg) if cfg.duration_s else None,
+        "sustained": _sustained(rel_s, infer_ms, cfg) if cfg.duration_s else None,
         "pipeline": None,
         "accuracy": None,
     }
@@ -335,20 +341,25 @@ def _describe(predictor: Any) -> Dict[str, Any]:
     return {k: (v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else str(v)) for k, v in d.items()}
 
 
-def _sustained(times_s: List[float], infer_ms: List[float], t_start: float, cfg: BenchConfig) -> Dict[str, Any]:
-    """Latency per time window of the sustained run (window start relative to the timed loop)."""
+def _sustained(rel_s: List[float], infer_ms: List[float], cfg: BenchConfig) -> Dict[str, Any]:
+    """Latency per time window of the sustained run; ``rel_s`` = the stored ``samples.t_s``.
+
+    Windows are ``[start, end)``; the last one is closed and stretched to the last sample (the final run
+    may end just after the deadline), so every sample is in exactly one window.
+    """
     assert cfg.duration_s is not None
     width = cfg.window_s or max(1.0, cfg.duration_s / 12.0)
-    rel = np.asarray(times_s) - t_start
-    lat = np.asarray(infer_ms)
+    rel = np.asarray(rel_s, dtype=np.float64)
+    lat = np.asarray(infer_ms, dtype=np.float64)
+    n = max(1, int(np.ceil(cfg.duration_s / width - 1e-9)))
+    last_end = max(cfg.duration_s, float(rel.max()) if rel.size else 0.0)
     windows = []
-    k = 0
-    while k * width < cfg.duration_s:
-        sel = (rel >= k * width) & (rel < (k + 1) * width)
+    for k in range(n):
+        start, end = k * width, (last_end if k == n - 1 else (k + 1) * width)
+        sel = (rel >= start) & ((rel <= end) if k == n - 1 else (rel < end))
         st = latency_stats(lat[sel].tolist())
-        windows.append({"start_s": k * width, "end_s": min((k + 1) * width, cfg.duration_s), "count": st["count"],
-                        "p50": st["p50"], "p90": st["p90"], "mean": st["mean"]})
-        k += 1
+        windows.append({"start_s": start, "end_s": end, "count": st["count"], "p50": st["p50"], "p90": st["p90"],
+                        "mean": st["mean"]})
     full = [w for w in windows if w["count"]]
     ratio = (full[-1]["p50"] / full[0]["p50"]) if len(full) >= 2 and full[0]["p50"] else None
     return {"duration_s": cfg.duration_s, "window_s": width, "windows": windows, "last_over_first_p50": ratio}

@@ -93,7 +93,8 @@ def write_report(report: Dict[str, Any], out_dir: str | os.PathLike) -> Dict[str
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise EdgeError(f"cannot create report directory {out}: {e.strerror}", "choose a writable --report") from None
-    text_json = json.dumps(report, indent=1, allow_nan=False, default=_json_default) + "\n"
+    # compact: long sustained runs keep hundreds of thousands of samples (report.md is the human view)
+    text_json = json.dumps(report, separators=(",", ":"), allow_nan=False, default=_json_default) + "\n"
     text_md = render_markdown(report)
     text_html = render_html(report)
     paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
