@@ -48,9 +48,13 @@ def draw(frame_bgr: np.ndarray, top: Sequence[Category], n: int = 3) -> np.ndarr
     """Write the best ``n`` categories onto the frame (in place) and return it."""
     import cv2
 
+    font = cv2.FONT_HERSHEY_SIMPLEX
     for row, c in enumerate(top[:n]):
         text = f"{c.label[:40]} {c.score:.2f}"
         y = 28 + 26 * row
-        cv2.putText(frame_bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(frame_bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+        # a dark box behind thin text (a thick outline pass renders wider than the text in OpenCV 5)
+        (tw, th), base = cv2.getTextSize(text, font, 0.7, 1)
+        roi = frame_bgr[max(0, y - th - 4):y + base + 2, 6:14 + tw]
+        roi[...] = (roi * 0.35).astype(roi.dtype)
+        cv2.putText(frame_bgr, text, (10, y), font, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
     return frame_bgr
