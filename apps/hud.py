@@ -60,13 +60,19 @@ class Hud:
         """Draw the HUD onto ``frame_bgr`` in place (scaled to the frame height) and return it."""
         import cv2
 
-        h = frame_bgr.shape[0]
+        h, w = frame_bgr.shape[:2]
         scale = max(0.35, min(0.6, h / 900.0))
-        step = int(30 * scale) + 6
+        font = cv2.FONT_HERSHEY_SIMPLEX
         lines = self.lines()
-        y = h - 8 - step * (len(lines) - 1)
+        sizes = [cv2.getTextSize(t, font, scale, 1) for t in lines]
+        step = max(sz[0][1] + sz[1] for sz in sizes) + 6
+        box_w = min(w, max(sz[0][0] for sz in sizes) + 12)
+        top = max(0, h - step * len(lines) - 6)
+        # a dark box behind plain text: readable on any scene and cheap (no outline pass)
+        roi = frame_bgr[top:h, 0:box_w]
+        roi[...] = (roi * 0.35).astype(roi.dtype)
+        y = top + step - 2
         for text in lines:
-            cv2.putText(frame_bgr, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(frame_bgr, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (80, 255, 80), 1, cv2.LINE_AA)
+            cv2.putText(frame_bgr, text, (6, y), font, scale, (80, 255, 80), 1, cv2.LINE_AA)
             y += step
         return frame_bgr

@@ -268,6 +268,7 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
                 to_render.put(_END, abort, wait=True)
 
         hud_state = Hud() if hud else None
+        last_render_ms = float("nan")
         t_start = time.perf_counter()
         t_last = t_start
         t_ref = getattr(src, "started_at", 0.0) or t_start  # JSON time_s counts from the source's start
@@ -294,10 +295,11 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
             if need_image:
                 image = result.draw(frame.image)
                 if hud_state is not None:
-                    hud_state.update(ms, (t1 - frame.timestamp) * 1e3, src.dropped + to_infer.dropped, now=t1)
+                    shown = dict(ms, render=last_render_ms) if last_render_ms == last_render_ms else ms
+                    hud_state.update(shown, (t1 - frame.timestamp) * 1e3, src.dropped + to_infer.dropped, now=t1)
                     hud_state.draw(image)
             t2 = time.perf_counter()
-            ms["render"] = (t2 - t1) * 1e3
+            ms["render"] = last_render_ms = (t2 - t1) * 1e3  # the HUD shows it from the next frame on
             sink_item = SinkItem(frame, result, stats.frames_processed, image, ms, t_ref)
             for s in opened:
                 s.write(sink_item)

@@ -502,7 +502,9 @@ class SyntheticScene:
         self.background = np.stack([np.broadcast_to(60 + 120 * x, (self.height, self.width)),
                                     np.broadcast_to(40 + 100 * y, (self.height, self.width)),
                                     90 + 60 * x * y], -1).astype(np.uint8)
-        cv2.putText(self.background, "edgemnv2 synthetic", (10, self.height - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+        label = "edgemnv2 synthetic"
+        (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.putText(self.background, label, (max(0, self.width - tw - 10), 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     (230, 230, 230), 1, cv2.LINE_AA)
         n = 4
         s = min(self.width, self.height)
@@ -526,7 +528,7 @@ class SyntheticScene:
                 cv2.rectangle(img, (centre[0] - r, centre[1] - r), (centre[0] + r, centre[1] + r), c, -1)
             else:
                 cv2.circle(img, centre, r, c, -1, cv2.LINE_AA)
-        cv2.putText(img, f"#{index}", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(img, f"#{index}", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
         return img
 
 
