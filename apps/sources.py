@@ -670,6 +670,8 @@ def _make_source(spec: str, realtime: bool, reconnect_timeout: float, width: Opt
                              "needs OpenCV with GStreamer and nvarguscamerasrc (JetPack); check 'gst-inspect-1.0 "
                              "nvarguscamerasrc' and the camera cable", reconnect_timeout)
     if scheme in STREAM_SCHEMES:
+        if scheme in ("rtsp", "rtsps"):  # RTSP over TCP: no smeared frames from lost UDP packets (override: set it)
+            os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
         return CaptureSource(spec, spec, [("FFMPEG", cv2.CAP_FFMPEG), ("GStreamer", cv2.CAP_GSTREAMER)], True,
                              "stream", "check the URL, that the server is up and reachable, and the credentials",
                              reconnect_timeout)
