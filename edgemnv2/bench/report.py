@@ -237,6 +237,25 @@ def _sustained_rows(report: Dict[str, Any]) -> List[List[str]]:
 _SUS_HEAD = ["model", "window s", "count", "p50 ms", "p90 ms", "max temp C", "CPU MHz", "power mW"]
 
 
+def _pipeline_rows(report: Dict[str, Any]) -> List[List[str]]:
+    envs = _env_by_id(report)
+    rows = []
+    for r in report["results"]:
+        p = r.get("pipeline")
+        if not p:
+            continue
+        fr = p.get("frames") or {}
+        age = p.get("frame_age_ms") or {}
+        src = p.get("source") or {}
+        rows.append([_label(r, envs, len(envs) > 1), str(src.get("name") or src.get("spec") or src.get("kind") or ""),
+                     str(fr.get("captured")), str(fr.get("processed")), str(fr.get("dropped")), _f(p.get("fps"), 1),
+                     _f(age.get("p50"), 2), _f(age.get("p99"), 2)])
+    return rows
+
+
+_PIPE_HEAD = ["model", "source", "captured", "processed", "dropped", "FPS", "frame age p50 ms", "frame age p99 ms"]
+
+
 def _regression_rows(report: Dict[str, Any]) -> List[List[str]]:
     return [[g["key"], g["metric"], _f(g["baseline"], 3), _f(g["current"], 3), f"{100 * g['change']:+.1f} %",
              f"{100 * g['threshold']:.1f} %"] for g in report.get("regressions") or []]
@@ -275,6 +294,9 @@ def render_markdown(report: Dict[str, Any]) -> str:
         regs = _regression_rows(report)
         out += [_md_table(_REG_HEAD, regs) if regs else "No regression beyond the thresholds.", ""]
     out += ["## Per-stage times", "", _md_table(_STAGE_HEAD, _stage_rows(report)), ""]
+    pipe = _pipeline_rows(report)
+    if pipe:
+        out += ["## Full pipeline (capture to result)", "", _md_table(_PIPE_HEAD, pipe), ""]
     sus = _sustained_rows(report)
     if sus:
         out += ["## Sustained run (per window)", "", _md_table(_SUS_HEAD, sus), ""]
@@ -326,6 +348,9 @@ def render_html(report: Dict[str, Any]) -> str:
             parts.append(f"<h3>{html.escape(caption)}</h3><img alt='{name}' src='data:image/png;base64,"
                          f"{plots[name]}'>")
     parts += ["<h2>Per-stage times</h2>", _html_table(_STAGE_HEAD, _stage_rows(report))]
+    pipe = _pipeline_rows(report)
+    if pipe:
+        parts += ["<h2>Full pipeline (capture to result)</h2>", _html_table(_PIPE_HEAD, pipe)]
     sus = _sustained_rows(report)
     if sus:
         parts += ["<h2>Sustained run (per window)</h2>", _html_table(_SUS_HEAD, sus)]
@@ -346,8 +371,18 @@ PLOT_TITLES = [
     ("timeline", "Latency and temperature over time"),
     ("stages", "Per-stage breakdown (mean ms per image; in a pipeline run the stages run in parallel threads, "
                "so its bar is the work per frame, not the time between frames)"),
+    ("clocks", "CPU clock over time (Pi: vcgencmd ARM clock; else mean cpufreq) - drops show throttling"),
     ("power", "Power over time"),
 ]
+
+
+def _hottest_sensor(samples: List[Dict[str, Any]]) -> Optional[str]:
+    best: Optional[Tuple[float, str]] = None
+    for smp in samples:
+        for name, v in (smp.get("temps_c") or {}).items():
+            if best is None or v > best[0]:
+                best = (v, name)
+    return best[1] if best else None
 
 
 def make_plots(report: Dict[str, Any]) -> Tuple[Dict[str, str], Optional[str]]:
@@ -433,15 +468,24 @@ def make_plots(report: Dict[str, Any]) -> Tuple[Dict[str, str], Optional[str]]:
         ax.plot(r["samples"]["t_s"], r["samples"]["latency_ms"], ".", ms=3, alpha=0.6, color=c, label=lab)
         tel = r.get("telemetry") or {}
         t0 = (tel.get("marks") or {}).get("timed_start", 0.0)
-        pts = [(s["t_s"] - t0, max(s["temps_c"].values())) for s in tel.get("samples") or [] if s.get("temps_c")]
+        sensor = _hottest_sensor(tel.get("samples") or [])  # one sensor's series, not a max across sources
+        pts = [(s["t_s"] - t0, s["temps_c"][sensor]) for s in tel.get("samples") or []
+               if sensor and sensor in (s.get("temps_c") or {})]
         if pts:
             if ax_t is None:
                 ax_t = ax.twinx()
-                ax_t.set_ylabel("max temperature (C)")
-            ax_t.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=c, lw=1.5, alpha=0.9)
+                ax_t.set_ylabel("temperature (C), lines")
+            ax_t.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=c, lw=1.5, alpha=0.9,
+                      label=f"{sensor} ({lab.split(' ')[0]})")
+            ax_t.legend(fontsize=7, loc="upper right")
     ax.set_xlabel("time since the timed loop started (s)")
     ax.set_ylabel("model-only latency (ms)")
     ax.legend(fontsize=8, loc="upper left")
+    if ax_t is not None:  # at least a 5 C span, so sensor noise does not look like a thermal event
+        lo, hi = ax_t.get_ylim()
+        if hi - lo < 5.0:
+            mid = (hi + lo) / 2
+            ax_t.set_ylim(mid - 2.5, mid + 2.5)
     if ax_t is None:
         ax.set_title("no temperature source on this machine (see Telemetry sources)", fontsize=9)
     emit(fig, "timeline")
@@ -473,6 +517,23 @@ def make_plots(report: Dict[str, Any]) -> Tuple[Dict[str, str], Optional[str]]:
     ax.set_xlabel("mean time per image (ms)")
     ax.legend(fontsize=8)
     emit(fig, "stages")
+
+    clocks = []
+    for i, r in enumerate(results):
+        tel = r.get("telemetry") or {}
+        t0 = (tel.get("marks") or {}).get("timed_start", 0.0)
+        pts = [(s["t_s"] - t0, s.get("arm_mhz", s.get("cpu_mhz"))) for s in tel.get("samples") or []
+               if s.get("arm_mhz") is not None or s.get("cpu_mhz") is not None]
+        if pts:
+            clocks.append((labels[i], pts, colors[i % len(colors)]))
+    if clocks:
+        fig, ax = plt.subplots(figsize=(10, 3))
+        for lab, pts, c in clocks:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=lab, color=c)
+        ax.set_xlabel("time since the timed loop started (s)")
+        ax.set_ylabel("CPU clock (MHz)")
+        ax.legend(fontsize=8)
+        emit(fig, "clocks")
 
     power = []
     for i, r in enumerate(results):
