@@ -419,3 +419,19 @@ def test_eval_segment_and_class_mismatch(cpu_bundles, cli, tmp_path: Path) -> No
     proc = cli(["bench", "--bundle", cpu_bundles["detect"], "--runs", 5, "--eval", det, "--report", out / "det"])
     _one_line_error(proc, "--eval", "detect-cpu (detect)", "the model has 4 classes")
     assert "measuring" not in proc.stderr
+
+
+def test_onnx_bundle_where_onnxruntime_is_missing(cpu_bundles, cli, tmp_path: Path) -> None:
+    """The tflite-runtime 2.14 venv (a Pi-like install) has no ONNX Runtime: a cpu bundle says what to install."""
+    from support.tflite_envs import TFLITE214
+
+    if not TFLITE214.exists():
+        pytest.skip(".venv-tflite214 is missing (make it with: bash scripts/setup_tflite214.sh)")
+    import subprocess
+
+    if subprocess.run([str(TFLITE214), "-c", "import onnxruntime"], capture_output=True).returncode == 0:
+        pytest.skip("the tflite-runtime venv has onnxruntime")
+    out = tmp_path / "report"
+    proc = cli(["bench", "--bundle", cpu_bundles["classify"], "--report", out], python=str(TFLITE214))
+    _one_line_error(proc, "needs ONNX Runtime, which is not installed here", "pip install onnxruntime")
+    assert not out.exists()
