@@ -1,8 +1,9 @@
 """PyTorch -> ONNX export (host side: torch, onnx, onnxslim).
 
 Static shapes, one input ``images`` (1, 3, H, W) float32 RGB normalised as the manifest says, the
-task's output names (``logits``; ``boxes`` + ``scores``), opset 17 for every target: the newest
-opset TensorRT 8.5 (JetPack 5) parses, and ONNX Runtime and the TFLite path take it too.
+task's output names (``logits``; ``boxes`` + ``scores``). Opset per target: 17 for cpu and pi;
+13 for jetson (``edgemnv2.targets.tensorrt_version.export_opset_for_jetson``): every TensorRT users
+have (8.2 on JetPack 4 up to 11.x) parses it, and it is the first opset with per-channel Q/DQ.
 Simplified with onnxslim and checked with ``onnx.checker``.
 """
 
@@ -18,7 +19,7 @@ from .fileio import atomic_write_bytes
 
 __all__ = ["OPSET", "OPSET_FOR_TARGET", "export_onnx"]
 
-OPSET_FOR_TARGET: Dict[str, int] = {"cpu": 17, "pi": 17, "jetson": 17}
+OPSET_FOR_TARGET: Dict[str, int] = {"cpu": 17, "pi": 17, "jetson": 13}
 OPSET = 17
 
 

@@ -29,17 +29,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def ensure_writable_dir(path: Path, what: str = "output directory") -> Path:
-    """Create ``path``'s parent if needed and check it can be written; raise EdgeError if not."""
-    path = Path(path)
-    parent = path if path.is_dir() else path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise EdgeError(f"cannot create {what} {parent}: {e.strerror}", "choose a writable path") from None
-    if not os.access(parent, os.W_OK):
-        raise EdgeError(f"{what} {parent} is not writable", "choose a writable path or fix its permissions")
-    if path.exists() and not path.is_dir() and what.endswith("directory"):
+    """Make sure the directory ``path`` exists (creating parents) and can be written; EdgeError if not."""
+    path = Path(path) if str(path) else Path(".")
+    if path.exists() and not path.is_dir():
         raise EdgeError(f"{what} {path} exists and is not a directory", "choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EdgeError(f"cannot create {what} {path}: {e.strerror or e}", "choose a writable path") from None
+    if not os.access(path, os.W_OK):
+        raise EdgeError(f"{what} {path} is not writable", "choose a writable path or fix its permissions")
     return path
 
 
