@@ -169,6 +169,21 @@ def recalibrate_batchnorm(model: Any, images: np.ndarray, norm: Normalization, b
     model.eval()
 
 
+def _init_heads(model: Any, task: Task) -> None:
+    """Small initial class logits (normal std 0.01, zero bias): training starts near the uniform prior."""
+    import torch
+
+    if task is Task.detect:
+        convs = [head[-1] for head in list(model.cls_head) + list(model.reg_head)]
+    elif task is Task.segment:
+        convs = [model.classifier]
+    else:
+        return
+    for conv in convs:
+        torch.nn.init.normal_(conv.weight, 0.0, 0.01)
+        torch.nn.init.zeros_(conv.bias)
+
+
 def checkpoint_path(out: Path) -> Path:
     return out.with_name(out.name + ".ckpt")
 
@@ -284,6 +299,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                             "both splits need the same classes")
     labels = train_data.labels
     model = build_model(task, cfg.width_mult, len(labels), cfg.resolution)
+    _init_heads(model, task)
     if cfg.init:
         info = load_weights(model, cfg.init, backbone_only=True)
         say(f"initialised from {cfg.init}: {info['loaded']} tensors loaded, {info['skipped']} left at random init")

@@ -26,12 +26,12 @@ WEIGHTS = ROOT / "edgemnv2" / "weights"
 
 # The recipe: one entry per task. Dataset counts are per split; the seed makes them reproducible.
 RECIPES = {
-    "classify": {"size": 160, "seed": 1, "counts": {"train": 3000, "val": 300, "calib": 100},
-                 "train": {"width-mult": 0.35, "resolution": 128, "epochs": 12, "batch-size": 32, "lr": 3e-3}},
-    "detect": {"size": 160, "seed": 2, "counts": {"train": 3000, "val": 300, "calib": 200},
-               "train": {"width-mult": 0.35, "resolution": 160, "epochs": 18, "batch-size": 32, "lr": 3e-3}},
-    "segment": {"size": 160, "seed": 3, "counts": {"train": 2500, "val": 300, "calib": 100},
-                "train": {"width-mult": 0.35, "resolution": 160, "epochs": 16, "batch-size": 32, "lr": 3e-3}},
+    "classify": {"size": 128, "seed": 1, "counts": {"train": 1500, "val": 300, "calib": 100},
+                 "train": {"width-mult": 0.35, "resolution": 128, "epochs": 10, "batch-size": 32, "lr": 3e-3}},
+    "detect": {"size": 160, "seed": 2, "counts": {"train": 2000, "val": 300, "calib": 200},
+               "train": {"width-mult": 0.35, "resolution": 160, "epochs": 12, "batch-size": 32, "lr": 3e-3}},
+    "segment": {"size": 160, "seed": 3, "counts": {"train": 1500, "val": 300, "calib": 100},
+                "train": {"width-mult": 0.35, "resolution": 160, "epochs": 12, "batch-size": 32, "lr": 3e-3}},
 }
 TRAIN_SEED = 0
 
