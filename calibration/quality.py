@@ -25,7 +25,7 @@ from ..errors import EdgeError
 from ..metrics import DetGroundTruth, DetPrediction, coco_map, miou, top1_accuracy
 from ..tasks.base import Task
 
-__all__ = ["compare", "check_max_drop", "split_holdout"]
+__all__ = ["compare", "check_max_drop", "split_holdout", "labelled_eval_set"]
 
 
 def split_holdout(n: int, every: int = 5) -> tuple:
@@ -143,3 +143,35 @@ def check_max_drop(report: Dict[str, Any], max_drop: float, what: str = "int8") 
                         "no bundle was written",
                         "calibrate with more representative images (--calib, --calib-count), evaluate on labelled "
                         "images (class sub-folders), or raise --max-drop")
+
+
+def labelled_eval_set(task: Task, labels: Sequence[str], path: Any, count: int = 200,
+                      say: Any = None) -> tuple:
+    """A labelled held-out set (ImageFolder / COCO JSON / images+masks) -> (images, targets, source).
+
+    Read with ``edgemnv2.data.readers.open_dataset`` (its ``val/`` split when there is one), at most
+    ``count`` images in the dataset's order. Classification targets are mapped onto ``labels`` by name.
+    """
+    from pathlib import Path
+
+    from ..data.readers import open_dataset
+
+    task = Task(getattr(task, "value", task))
+    ds = open_dataset(task, Path(path), "val")
+    n = min(len(ds), int(count))
+    images: List[np.ndarray] = []
+    targets: List[Any] = []
+    names = list(getattr(ds, "labels", []) or [])
+    for i in range(n):
+        img, t = ds.load(i)
+        images.append(img)
+        if task is Task.classify:
+            name = names[t] if t < len(names) else None
+            targets.append(list(labels).index(name) if name in labels else int(t))
+        elif task is Task.detect:
+            targets.append((t.boxes, t.classes))
+        else:
+            targets.append(t)
+    if say is not None:
+        say(f"evaluation: {n} labelled images from {ds.root}")
+    return images, targets, str(ds.root)

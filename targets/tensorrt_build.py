@@ -246,14 +246,11 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
         if prec == "int8":
             assert calib is not None
             if opts.extra.get("eval"):  # a labelled dataset to evaluate on (as on the Pi target)
-                from types import SimpleNamespace
-
-                from ..tasks.base import Task
-                from .tflite_build import _eval_set  # shared reader of labelled sets (lazy: no TensorFlow import)
+                from ..calibration.quality import labelled_eval_set
 
                 keep, held = list(range(len(calib.images))), []
-                eval_images, eval_targets, eval_from = _eval_set(
-                    opts, SimpleNamespace(task=Task(getattr(task, "value", task)), labels=labels), say)
+                eval_images, eval_targets, eval_from = labelled_eval_set(
+                    task, labels, opts.extra["eval"], int(opts.extra.get("eval_count", 200)), say)
             else:
                 keep, held = split_holdout(len(calib.images))
                 eval_images = [calib.images[i] for i in held]

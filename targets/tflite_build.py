@@ -243,33 +243,6 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
     return manifest
 
 
-def _eval_set(opts: BuildOptions, src: ModelSource, say: Callable[[str], None]) -> tuple:
-    """A labelled held-out set from ``opts.extra["eval"]`` (ImageFolder / COCO JSON / images+masks): (images, targets).
-
-    Read with ``edgemnv2.data.readers.open_dataset`` (its ``val/`` split when there is one), at most
-    ``opts.extra.get("eval_count", 200)`` images in the dataset's order.
-    """
-    from ..data.readers import open_dataset
-
-    ds = open_dataset(src.task, Path(opts.extra["eval"]), "val")
-    n = min(len(ds), int(opts.extra.get("eval_count", 200)))
-    images: List[np.ndarray] = []
-    targets: List[Any] = []
-    names = list(getattr(ds, "labels", []) or [])
-    for i in range(n):
-        img, t = ds.load(i)
-        images.append(img)
-        if src.task is Task.classify:
-            name = names[t] if t < len(names) else None
-            targets.append(src.labels.index(name) if name in src.labels else int(t))
-        elif src.task is Task.detect:
-            targets.append((t.boxes, t.classes))
-        else:
-            targets.append(t)
-    say(f"evaluation: {n} labelled images from {ds.root}")
-    return images, targets, str(ds.root)
-
-
 def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: Path, model_path: Path,
           say: Callable[[str], None]) -> tuple:
     """Calibrate, convert and evaluate int8; returns (manifest calibration, quality report)."""
@@ -279,7 +252,10 @@ def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: 
     from .tflite_runner import TFLiteRunner
 
     if opts.extra.get("eval"):
-        eval_images, targets, eval_from = _eval_set(opts, src, say)
+        from ..calibration.quality import labelled_eval_set
+
+        eval_images, targets, eval_from = labelled_eval_set(src.task, src.labels, opts.extra["eval"],
+                                                            int(opts.extra.get("eval_count", 200)), say)
         cal_idx, held_idx = list(range(len(calib.images))), []
     else:
         cal_idx, held_idx = split_holdout(len(calib.images))

@@ -34,7 +34,7 @@ _NEEDS = {
     "host build cpu": [["torch", "onnx", "onnxruntime"]],
     "host build pi": [["torch", "onnx", "tensorflow", "ai_edge_litert"]],
     "host build jetson (ONNX/Q-DQ)": [["torch", "onnx", "onnxruntime"]],
-    "jetson engine build": [["tensorrt", "onnx"]],
+    "jetson engine build": [["tensorrt"]],
 }
 _INSTALL = {
     "cpu (run)": "pip install 'edgemnv2[host]' (or onnxruntime opencv-python-headless)",
