@@ -30,6 +30,7 @@ pytest.importorskip("onnxruntime")
 def host_bundles(tmp_path_factory):
     """Jetson bundles built on this host (no TensorRT): pending engines, ONNX inside."""
     import cv2
+
     from edgemnv2.targets.tensorrt_build import build_jetson_bundle
 
     tmp = tmp_path_factory.mktemp("jetson-host")
@@ -245,8 +246,9 @@ def test_dla_settings(bundle_copy, monkeypatch):
 
 def test_parser_errors_name_the_node(tmp_path, monkeypatch):
     import onnx
-    from edgemnv2.targets.tensorrt_build import build_engine
     from onnx import TensorProto, helper
+
+    from edgemnv2.targets.tensorrt_build import build_engine
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="relu0"),
                                helper.make_node("Hardmax", ["r"], ["y"], name="head")], "g",
@@ -324,6 +326,7 @@ def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
 def test_int8_quality_on_a_labelled_set(tmp_path):
     """opts.extra['eval'] (as on the Pi target): every --calib image calibrates, the labelled set evaluates."""
     import cv2
+
     from edgemnv2.targets.tensorrt_build import build_jetson_bundle
 
     rng = np.random.default_rng(3)

@@ -41,9 +41,8 @@ def calib(tmp_path_factory, coral_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def qdq_bundle(tmp_path_factory, coral_source, calib) -> Path:
-    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
-
     from edgemnv2.source import BuildOptions
+    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
 
     out = tmp_path_factory.mktemp("jetson-int8") / "bundle"
     build_jetson_bundle(BuildOptions(task="classify", out=out, target="jetson", precision="int8", calib=calib,
@@ -52,12 +51,11 @@ def qdq_bundle(tmp_path_factory, coral_source, calib) -> Path:
 
 
 def test_qdq_int8_of_trained_model(qdq_bundle: Path, coral_dir: Path, tmp_path: Path, capsys) -> None:
-    from edgemnv2.targets.onnxruntime_runner import OnnxRuntimeRunner
-    from edgemnv2.targets.tensorrt_build import int8_quality
-
     from edgemnv2.bundle import load_bundle
     from edgemnv2.imageio import list_images, read_rgb
     from edgemnv2.predictor import Predictor
+    from edgemnv2.targets.onnxruntime_runner import OnnxRuntimeRunner
+    from edgemnv2.targets.tensorrt_build import int8_quality
 
     b = load_bundle(qdq_bundle)
     m = b.manifest
@@ -86,11 +84,10 @@ def test_qdq_int8_of_trained_model(qdq_bundle: Path, coral_dir: Path, tmp_path: 
 
 def test_max_drop_gate_fails_the_build_and_writes_nothing(qdq_bundle: Path, coral_source, calib,
                                                           tmp_path: Path) -> None:
-    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
-
     from edgemnv2.bundle import load_bundle
     from edgemnv2.errors import EdgeError
     from edgemnv2.source import BuildOptions
+    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
 
     drop = load_bundle(qdq_bundle).manifest["reports"]["accuracy"]["drop"]
     assert drop > 0  # a trained model loses something in int8 on 12 photos

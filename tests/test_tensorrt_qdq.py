@@ -6,8 +6,8 @@ import copy
 
 import numpy as np
 import pytest
-from edgemnv2.calibration.qdq_check import check_onnx_for_tensorrt, require_conformant
 
+from edgemnv2.calibration.qdq_check import check_onnx_for_tensorrt, require_conformant
 from edgemnv2.errors import EdgeError
 
 onnx = pytest.importorskip("onnx")
@@ -20,10 +20,9 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 def models(tmp_path_factory):
     """A tiny classifier exported at the Jetson opset, and its Q/DQ version calibrated on a few images."""
     from edgemnv2.calibration.qdq import quantize_qdq
-    from edgemnv2.targets.tensorrt_version import export_opset_for_jetson
-
     from edgemnv2.export import export_onnx
     from edgemnv2.models.zoo import build_model, model_outputs
+    from edgemnv2.targets.tensorrt_version import export_opset_for_jetson
     from edgemnv2.tasks.preprocess import IMAGENET
 
     tmp = tmp_path_factory.mktemp("qdq")
@@ -157,7 +156,6 @@ def test_checker_other_rules(models):
 
 def test_calibration_reader_uses_the_shared_preprocessing():
     from edgemnv2.calibration.qdq import ImageReader
-
     from edgemnv2.tasks.preprocess import IMAGENET, InputFormat, preprocess
 
     img = np.random.default_rng(5).integers(0, 255, (50, 70, 3), dtype=np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from edgemnv2.targets import tensorrt_version as tv
 
 

@@ -27,10 +27,9 @@ def coral_float(coral_dir: Path):
 
 @pytest.fixture(scope="session")
 def coral_int8_bundle(tmp_path_factory, coral_dir: Path, coral_float) -> Path:
-    from edgemnv2.targets.tflite_build import build_pi_bundle
-
     from edgemnv2.labels import read_labels
     from edgemnv2.source import BuildOptions, ModelSource
+    from edgemnv2.targets.tflite_build import build_pi_bundle
     from edgemnv2.tasks.base import Task
     from tests.support.coral_float import CORAL_NORMALIZATION
 
@@ -94,9 +93,8 @@ def test_int8_of_trained_model_report(coral_int8_bundle: Path, coral_dir: Path) 
 
 def test_max_drop_gate(coral_int8_bundle: Path) -> None:
     """check_max_drop passes at the measured drop and fails just under it, naming the numbers."""
-    from edgemnv2.calibration.quality import check_max_drop
-
     from edgemnv2.bundle import load_bundle
+    from edgemnv2.calibration.quality import check_max_drop
     from edgemnv2.errors import EdgeError
 
     acc = load_bundle(coral_int8_bundle).manifest["reports"]["accuracy"]
