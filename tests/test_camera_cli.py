@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import jsonschema
 import pytest
+
 from edgemnv2.apps.pipeline import STAGES
 from edgemnv2.apps.sinks import FRAME_RECORD_SCHEMA
-
 from tests.support.camera_streams import MjpegServer, numbered_frames, read_video, write_video
 
 SYN = "synthetic://?fps=0&frames=12&width=160&height=120"

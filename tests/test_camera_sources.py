@@ -9,8 +9,8 @@ import types
 import cv2
 import numpy as np
 import pytest
-from edgemnv2.apps.sources import csi_pipeline, open_source
 
+from edgemnv2.apps.sources import csi_pipeline, open_source
 from edgemnv2.errors import EdgeError
 from tests.support.camera_streams import MjpegServer, numbered_frames, write_video
 
