@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import EdgeError
 from ..tasks.base import Task
 
-__all__ = ["CLASSES", "Scene", "SceneObject", "render_scene", "write_dataset", "DEFAULT_SPLITS",
+__all__ = ["CLASSES", "Scene", "SceneObject", "render_scene", "write_dataset", "DEFAULT_SPLITS", "MovingScene",
            "synthetic_frame"]
 
 CLASSES: Tuple[str, ...] = ("circle", "square", "triangle", "star")
@@ -310,3 +310,48 @@ def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, 
 
 def split_names() -> Sequence[str]:
     return SPLITS
+
+
+class MovingScene:
+    """A moving scene of the dataset's shapes for demos and synthetic camera sources (BGR frames).
+
+    One background (a synthetic-dataset background at ``width`` x ``height``) and ``count`` shapes of
+    the dataset's classes, in their class colours, bouncing off the edges; deterministic per
+    ``(seed, index)``. The default detector, trained on these shapes, finds them.
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, seed: int = 0, count: int = 4) -> None:
+        rng = np.random.default_rng([seed, 99])
+        self.width, self.height = int(width), int(height)
+        side = max(self.width, self.height)
+        bg = _background(rng, side)[:self.height, :self.width]
+        grey = bg.mean()
+        bg = grey + (bg - grey) * 0.5
+        self.background = np.clip(bg * 0.6 + bg.mean(axis=2, keepdims=True) * 0.4, 0, 255).astype(np.float32)
+        s = min(self.width, self.height)
+        self.classes = [i % len(CLASSES) for i in range(count)]
+        self.radius = rng.uniform(0.09, 0.17, count) * s
+        self.pos = rng.uniform(0.2, 0.8, (count, 2)) * [self.width, self.height]
+        self.vel = rng.uniform(-0.012, 0.012, (count, 2)) * s
+        self.vel[np.abs(self.vel) < 0.004 * s] = 0.005 * s
+        self.spin = rng.uniform(-0.05, 0.05, count)
+        self.angle = rng.uniform(0, 2 * math.pi, count)
+        self.colour = [_colour_for(rng, k) for k in self.classes]
+
+    def render(self, index: int) -> np.ndarray:
+        """Frame ``index`` as BGR uint8 (H, W, 3)."""
+        import cv2
+
+        img = self.background.copy()
+        span = np.array([self.width, self.height], np.float64)
+        for k, cls in enumerate(self.classes):
+            r = float(self.radius[k])
+            lo = np.array([r, r])
+            p = self.pos[k] + self.vel[k] * index - lo
+            room = span - 2 * lo
+            p = lo + room - np.abs(np.mod(p, 2 * room) - room)  # bounce inside the frame
+            m = _shape_mask(cls, max(self.width, self.height), float(p[0]), float(p[1]), r,
+                            float(self.angle[k] + self.spin[k] * index))[:self.height, :self.width].astype(bool)
+            img[m] = self.colour[k]
+        rgb = np.clip(img, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
