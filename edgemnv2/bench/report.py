@@ -21,8 +21,8 @@ from .. import __version__
 from ..errors import EdgeError
 from ..fileio import atomic_write_text, ensure_writable_dir
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "new_report", "write_report", "load_report", "schema_path", "validate_report",
-           "render_markdown", "render_html", "result_key", "PLOTS_HINT"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "new_report", "write_report", "check_report_dir", "load_report", "schema_path",
+           "validate_report", "render_markdown", "render_html", "result_key", "PLOTS_HINT"]
 
 SCHEMA = "edgemnv2-bench-report"
 SCHEMA_VERSION = 1
@@ -83,6 +83,23 @@ def validate_report(report: Dict[str, Any]) -> List[str]:
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(report)]
+
+
+def check_report_dir(out_dir: str | os.PathLike, what: str = "report directory") -> None:
+    """Fail early (before measuring) if ``out_dir`` could not be created or written; creates nothing."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise EdgeError(f"{what} {path} exists and is not a directory", "choose another path")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise EdgeError(f"cannot create {what} {path}: {probe} is not a directory", "choose a writable path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise EdgeError(f"{what} {path} is not writable ({probe} is read-only for this user)",
+                        "choose a writable path or fix its permissions")
 
 
 def write_report(report: Dict[str, Any], out_dir: str | os.PathLike) -> Dict[str, Path]:

@@ -44,10 +44,9 @@ def bench(
 
     from ..bench.environment import collect_environment
     from ..bench.measure import BenchConfig, ModelRef, bench_model, describe_ref, synthetic_image
-    from ..bench.report import PLOTS_HINT, new_report, write_report
+    from ..bench.report import PLOTS_HINT, check_report_dir, new_report, write_report
     from ..bench.telemetry import device_state
     from ..errors import EdgeError
-    from ..fileio import ensure_writable_dir
     from ..ui import say as _say
     from ..ui import warn
 
@@ -67,7 +66,7 @@ def bench(
         raise EdgeError("--pipeline needs --source", "pass a video file, image folder or camera, e.g. --source 0")
     if source and not pipeline:
         raise EdgeError("--source is for --pipeline", "add --pipeline to run the full pipeline on it")
-    ensure_writable_dir(report, "report directory")
+    check_report_dir(report)
     infos = [describe_ref(ref) for ref in refs]  # fail on a bad bundle or a missing runtime before measuring
     extra = _extras(pipeline, source, frames, eval_data, eval_limit)
     if eval_data is not None:

@@ -30,7 +30,7 @@ def merge(
     from rich.markup import escape
 
     from ..bench.merge import merge_reports
-    from ..bench.report import write_report
+    from ..bench.report import check_report_dir, write_report
     from ..errors import EdgeError
     from ..ui import say, warn
 
@@ -38,6 +38,7 @@ def merge(
     for v, name in limits:
         if v < 0:
             raise EdgeError(f"{name} is {v}", "pass a non-negative fraction")
+    check_report_dir(out)
     doc = merge_reports(reports, ["edgemnv2", *sys.argv[1:]], baseline,
                         {"p50": threshold, "p99": tail_threshold, "model_ips": threshold, "accuracy": accuracy_drop})
     paths = write_report(doc, out)
