@@ -22,13 +22,14 @@ Task logic comes from ``edgemnv2.predictor.Predictor``; nothing here decodes, NM
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import os
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -127,42 +128,45 @@ class _Signals:
 
 
 class _Handoff:
-    """A one-item hand-off between two threads.
+    """A small bounded hand-off between two threads.
 
-    ``latest=False``: ``put`` waits until the consumer took the previous item (no drops, files).
-    ``latest=True``: ``put`` replaces an item not yet taken (counted in ``dropped``), so the consumer
-    always gets the newest one (live sources: never work on a stale frame). ``put(..., wait=True)``
-    always waits (used for the end marker, which must not replace a frame).
+    ``latest=False``: ``put`` waits while ``capacity`` items are waiting (no drops: files).
+    ``latest=True``: one slot; ``put`` replaces an item not yet taken (counted in ``dropped``), so the
+    consumer always gets the newest one (live sources: never work on a stale frame).
+    ``put(..., wait=True)`` always waits for room (used for the end marker, which must not replace a frame).
     """
 
-    def __init__(self, latest: bool = False) -> None:
+    def __init__(self, latest: bool = False, capacity: int = 1) -> None:
         self.latest = latest
+        self.capacity = 1 if latest else max(1, int(capacity))
         self.dropped = 0
         self._cond = threading.Condition()
-        self._item: Any = _EMPTY
+        self._items: Deque[Any] = collections.deque()
 
     def put(self, item: Any, abort: threading.Event, wait: bool = False) -> bool:
         with self._cond:
             if self.latest and not wait:
-                if self._item is not _EMPTY:
-                    self.dropped += 1
+                if self._items:
+                    self.dropped += len(self._items)
+                    self._items.clear()
             else:
-                while self._item is not _EMPTY:
+                while len(self._items) >= self.capacity:
                     if abort.is_set():
                         return False
                     self._cond.wait(0.1)
-            self._item = item
+            self._items.append(item)
             self._cond.notify_all()
             return True
 
     def get(self, timeout: float) -> Any:
-        """The item, or ``_EMPTY`` after ``timeout`` seconds."""
+        """The oldest waiting item, or ``_EMPTY`` after ``timeout`` seconds."""
         with self._cond:
-            if self._item is _EMPTY:
+            if not self._items:
                 self._cond.wait(timeout)
-            item, self._item = self._item, _EMPTY
-            if item is not _EMPTY:
-                self._cond.notify_all()
+            if not self._items:
+                return _EMPTY
+            item = self._items.popleft()
+            self._cond.notify_all()
             return item
 
 
@@ -217,7 +221,9 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
                 predictor.infer(feeds)
         times = stats.times
         to_infer = _Handoff(latest=src.live)  # live: inference always takes the newest preprocessed frame
-        to_render = _Handoff(latest=False)  # every inferred frame is rendered and written
+        # Every inferred frame is rendered and written. Files: up to 3 frames may wait for the render
+        # thread, so a descheduled renderer does not stall inference; live: 1, so nothing goes stale.
+        to_render = _Handoff(latest=False, capacity=1 if src.live else 3)
         abort = threading.Event()  # the consumer is gone: producers must not block
 
         def preprocess_loop() -> None:
