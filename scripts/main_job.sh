@@ -22,7 +22,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-if ! python -c "import edgemnv2, torch, tensorflow, onnxruntime" >/dev/null 2>&1; then
+if ! python -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in
+        ('edgemnv2', 'torch', 'tensorflow', 'onnxruntime', 'ai_edge_litert', 'cv2', 'faster_coco_eval')))"; then
     python -m pip install -q --upgrade pip
     python -m pip install -q -e '.[host]'
 fi

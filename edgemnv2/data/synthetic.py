@@ -12,7 +12,7 @@ Layouts written by :func:`write_dataset` (the readers in :mod:`edgemnv2.data` re
 * detect:   ``<split>/images/*.jpg`` + ``<split>/annotations.json`` (COCO, category ids 1..4);
 * segment:  ``<split>/images/*.jpg`` + ``<split>/masks/*.png`` (VOC-style uint8 class index per pixel,
   0 = background) and ``labels.txt`` at the root (background first);
-* every task: ``calib/*.jpg`` (flat folder of scenes for int8 calibration) and ``dataset.json``
+* every task: ``calib/*.jpg`` (flat folder of the task's scenes for int8 calibration) and ``dataset.json``
   (the generator's parameters, so the split can be regenerated).
 """
 
@@ -277,7 +277,7 @@ def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, 
         for split, i in items:
             root = tmp / split
             rng = np.random.default_rng([seed, SPLITS.index(split), i])
-            scene = render_scene(rng, size, Task.detect if split == "calib" else task)
+            scene = render_scene(rng, size, task)
             stem = f"{split}_{i:05d}"
             if split == "calib":
                 _imwrite(root / f"{stem}.jpg", scene.image)
