@@ -17,7 +17,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +100,6 @@ def main() -> int:
         if a.stage == "int8":
             measure_int8(task)
             continue
-        t0 = time.time()
         data = WORK / f"data_{task}"
         weights = WORK / f"{task}.safetensors"
         bundle = WORK / f"bundle_{task}"
@@ -110,7 +108,6 @@ def main() -> int:
         if a.force or not weights.is_file():
             extra = ["--threads", str(a.threads)] if a.threads else []
             cli(*train_args(task, data, weights), *extra)
-        t_train = time.time() - t0
         if a.stage == "train":
             continue
         meta = json.loads(weights.with_suffix(".json").read_text())
@@ -129,7 +126,6 @@ def main() -> int:
         meta["dataset"] = {"generator": "edgemnv2.data.synthetic", "seed": r["seed"], "size": r["size"],
                            "counts": r["counts"], "held_out_split": "val"}
         meta["metrics"] = {"split": "val", "images": metrics["images"], "fp32": metrics["metrics"]}
-        meta["training"]["wall_seconds_total"] = round(t_train, 1)
         WEIGHTS.mkdir(exist_ok=True)
         shutil.copyfile(weights, WEIGHTS / f"{task}.safetensors")
         (WEIGHTS / f"{task}.json").write_text(json.dumps(meta, indent=2) + "\n")
