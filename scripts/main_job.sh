@@ -30,10 +30,10 @@ fi
 mkdir -p "$OUT"
 
 step "generating calibration images and a held-out set (synthetic, seed 2 = the default detector's dataset)"
-edgemnv2 data synth --task detect --out "$OUT/data" --train 0 --val 100 --calib 200 --seed 2
+edgemnv2 data synth --task detect --out "$OUT/data" --train 0 --val 100 --calib 300 --seed 2
 
 step "building the Raspberry Pi int8 bundle from the built-in default detector"
-edgemnv2 build --target pi --task detect --precision int8 --calib "$OUT/data/calib" --calib-count 200 \
+edgemnv2 build --target pi --task detect --precision int8 --calib "$OUT/data/calib" --calib-count 300 \
     --out "$OUT/detect_pi_int8"
 
 step "camera app, headless, on the synthetic source ($FRAMES frames)"
