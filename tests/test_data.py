@@ -156,3 +156,24 @@ def test_rgb_mask_rejected(synth, tmp_path):
     cv2.imwrite(str(m), np.zeros((96, 96, 3), np.uint8))
     with pytest.raises(EdgeError, match=r"val_00000\.png is a RGB image"):
         open_dataset("segment", ds, "val").load(0)
+
+
+def test_voc_palette_mask_and_lean_reader(tmp_path):
+    """VOC masks are palette PNGs: read as class indices (Pillow); the OpenCV fallback reads grayscale ones."""
+    from PIL import Image
+
+    from edgemnv2.data.readers import _read_mask_cv2, read_mask
+
+    idx = np.zeros((8, 10), np.uint8)
+    idx[2:5, 3:7] = 15
+    idx[0, 0] = 255
+    im = Image.fromarray(idx, mode="P")
+    im.putpalette([v for i in range(256) for v in ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)])
+    im.save(tmp_path / "voc.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "voc.png"), idx)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "gray.png"), idx)
+    np.testing.assert_array_equal(_read_mask_cv2(tmp_path / "gray.png"), idx)
+    with pytest.raises(EdgeError, match="channels"):
+        _read_mask_cv2(tmp_path / "voc.png")  # OpenCV expands the palette to colours: refused

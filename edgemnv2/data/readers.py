@@ -200,10 +200,16 @@ class DetectDataset:
 
 # -- segmentation ----------------------------------------------------------------------------------------
 def read_mask(path: Path) -> np.ndarray:
-    """A class-index mask PNG (grayscale or palette) -> (H, W) uint8; colour (RGB) masks are an error."""
+    """A class-index mask PNG (grayscale or palette) -> (H, W) uint8; colour (RGB) masks are an error.
+
+    Pillow reads palette PNGs as their indices; without Pillow (a lean device install) OpenCV reads
+    grayscale masks, and palette masks, which OpenCV would turn into colours, are refused.
+    """
     try:
         from PIL import Image
-
+    except ImportError:
+        return _read_mask_cv2(path)
+    try:
         with Image.open(path) as im:
             if im.mode not in ("L", "P", "I;16", "I"):
                 raise EdgeError(f"mask {path} is a {im.mode} image, not a class-index mask",
@@ -213,6 +219,21 @@ def read_mask(path: Path) -> np.ndarray:
         raise
     except Exception as e:  # PIL.UnidentifiedImageError, OSError
         raise EdgeError(f"cannot read mask {path}: {str(e).splitlines()[0]}", "masks are PNG files") from None
+    if arr.max(initial=0) > 255:
+        raise EdgeError(f"mask {path} holds class ids above 255", "use uint8 class indices")
+    return arr.astype(np.uint8)
+
+
+def _read_mask_cv2(path: Path) -> np.ndarray:
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() and path.stat().st_size else None
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None else None
+    if arr is None:
+        raise EdgeError(f"cannot read mask {path}", "masks are PNG files")
+    if arr.ndim != 2:
+        raise EdgeError(f"mask {path} has {arr.shape[2]} channels, not one class index per pixel",
+                        "save grayscale masks, or install Pillow to read palette PNGs")
     if arr.max(initial=0) > 255:
         raise EdgeError(f"mask {path} holds class ids above 255", "use uint8 class indices")
     return arr.astype(np.uint8)
