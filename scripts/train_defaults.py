@@ -33,6 +33,7 @@ RECIPES = {
                 "train": {"width-mult": 0.35, "resolution": 160, "epochs": 12, "batch-size": 32, "lr": 3e-3}},
 }
 TRAIN_SEED = 0
+TRAIN_THREADS = 1  # the published weights were trained with one torch thread (bit-exact runs need the same)
 
 
 def cli(*args: str) -> None:
@@ -49,8 +50,8 @@ def dataset_args(task: str, out: Path) -> list:
     return args
 
 
-def train_args(task: str, data: Path, out: Path) -> list:
-    args = ["train", "--task", task, "--data", str(data), "--seed", str(TRAIN_SEED)]
+def train_args(task: str, data: Path, out: Path, threads: int = TRAIN_THREADS) -> list:
+    args = ["train", "--task", task, "--data", str(data), "--seed", str(TRAIN_SEED), "--threads", str(threads)]
     for k, v in RECIPES[task]["train"].items():
         args += [f"--{k}", str(v)]
     return args + ["--out", str(out), "--resume"]
@@ -89,13 +90,20 @@ def measure_int8(task: str) -> None:
 
 
 def main() -> int:
+    global WORK, WEIGHTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", action="append", choices=list(RECIPES), help="task(s) to do (default: all)")
     ap.add_argument("--stage", choices=["train", "all", "int8"], default="all",
                     help="train: stop after training; int8: only measure the int8 builds of published models")
     ap.add_argument("--force", action="store_true", help="redo steps whose output exists")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for training")
+    ap.add_argument("--threads", type=int, default=TRAIN_THREADS,
+                    help=f"torch threads for training (default {TRAIN_THREADS}, as the published weights)")
+    ap.add_argument("--work", type=Path, default=None, help=f"work folder (default {WORK})")
+    ap.add_argument("--publish", type=Path, default=None,
+                    help=f"where to write <task>.safetensors/.json (default {WEIGHTS}; another folder to compare)")
     a = ap.parse_args()
+    WORK = (a.work or WORK).resolve()
+    WEIGHTS = (a.publish or WEIGHTS).resolve()
     for task in a.task or list(RECIPES):
         if a.stage == "int8":
             measure_int8(task)
@@ -106,8 +114,7 @@ def main() -> int:
         if a.force or not (data / "dataset.json").is_file():
             cli(*dataset_args(task, data))
         if a.force or not weights.is_file():
-            extra = ["--threads", str(a.threads)] if a.threads else []
-            cli(*train_args(task, data, weights), *extra)
+            cli(*train_args(task, data, weights, a.threads))
         if a.stage == "train":
             continue
         meta = json.loads(weights.with_suffix(".json").read_text())
@@ -126,7 +133,7 @@ def main() -> int:
         meta["dataset"] = {"generator": "edgemnv2.data.synthetic", "seed": r["seed"], "size": r["size"],
                            "counts": r["counts"], "held_out_split": "val"}
         meta["metrics"] = {"split": "val", "images": metrics["images"], "fp32": metrics["metrics"]}
-        WEIGHTS.mkdir(exist_ok=True)
+        WEIGHTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, WEIGHTS / f"{task}.safetensors")
         (WEIGHTS / f"{task}.json").write_text(json.dumps(meta, indent=2) + "\n")
         print(f"{task}: {json.dumps(meta['metrics'])}", flush=True)
