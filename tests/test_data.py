@@ -177,3 +177,13 @@ def test_voc_palette_mask_and_lean_reader(tmp_path):
     np.testing.assert_array_equal(_read_mask_cv2(tmp_path / "gray.png"), idx)
     with pytest.raises(EdgeError, match="channels"):
         _read_mask_cv2(tmp_path / "voc.png")  # OpenCV expands the palette to colours: refused
+
+
+def test_moving_scene_is_deterministic_and_moves():
+    from edgemnv2.data.synthetic import MovingScene
+
+    a, b = MovingScene(320, 240, seed=4), MovingScene(320, 240, seed=4)
+    f0, f0b, f9 = a.render(0), b.render(0), a.render(9)
+    assert f0.shape == (240, 320, 3) and f0.dtype == np.uint8
+    np.testing.assert_array_equal(f0, f0b)
+    assert np.abs(f0.astype(int) - f9.astype(int)).sum() > 0
