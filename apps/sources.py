@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from ..data.synthetic import MovingScene
 from ..errors import EdgeError, MissingDependency
 from ..imageio import IMAGE_SUFFIXES, list_images
 
@@ -490,50 +491,16 @@ class ImageFolderSource(Source):
         return None
 
 
-class SyntheticScene:
-    """A deterministic moving scene: gradient background, bouncing shapes, a frame counter."""
-
-    def __init__(self, width: int = 640, height: int = 480, seed: int = 0) -> None:
-        cv2 = _cv2()
-        self.width, self.height = int(width), int(height)
-        rng = np.random.default_rng(seed)
-        y = np.linspace(0, 1, self.height, dtype=np.float32)[:, None]
-        x = np.linspace(0, 1, self.width, dtype=np.float32)[None, :]
-        self.background = np.stack([np.broadcast_to(60 + 120 * x, (self.height, self.width)),
-                                    np.broadcast_to(40 + 100 * y, (self.height, self.width)),
-                                    90 + 60 * x * y], -1).astype(np.uint8)
-        label = "edgemnv2 synthetic"
-        (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        cv2.putText(self.background, label, (max(0, self.width - tw - 10), 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (230, 230, 230), 1, cv2.LINE_AA)
-        n = 4
-        s = min(self.width, self.height)
-        self.pos = rng.uniform(0.2, 0.8, (n, 2)) * [self.width, self.height]
-        self.vel = rng.uniform(-0.012, 0.012, (n, 2)) * s
-        self.vel[np.abs(self.vel) < 0.003 * s] = 0.004 * s
-        self.radius = rng.uniform(0.06, 0.14, n) * s
-        self.colour = rng.integers(40, 256, (n, 3))
-
-    def render(self, index: int) -> np.ndarray:
-        cv2 = _cv2()
-        img = self.background.copy()
-        span = np.array([self.width, self.height], np.float64)
-        for k in range(len(self.pos)):
-            p = self.pos[k] + self.vel[k] * index
-            p = span - np.abs(np.mod(p, 2 * span) - span)  # bounce off the edges
-            c = tuple(int(v) for v in self.colour[k])
-            r = int(self.radius[k])
-            centre = (int(p[0]), int(p[1]))
-            if k % 2:
-                cv2.rectangle(img, (centre[0] - r, centre[1] - r), (centre[0] + r, centre[1] + r), c, -1)
-            else:
-                cv2.circle(img, centre, r, c, -1, cv2.LINE_AA)
-        cv2.putText(img, f"#{index}", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
-        return img
+# The moving scene of the synthetic dataset's shapes (in their class colours, over a dataset-style
+# background), so the built-in default models find what they were trained on in demos.
+SyntheticScene = MovingScene
 
 
 class SyntheticSource(Source):
-    """``synthetic://?width=640&height=480&fps=30&frames=0&seed=0``: live at ``fps`` > 0, file-like at 0."""
+    """``synthetic://?width=640&height=480&fps=30&frames=0&seed=0``: live at ``fps`` > 0, file-like at 0.
+
+    Frames come from ``edgemnv2.data.synthetic.MovingScene``: the synthetic dataset's shapes moving.
+    """
 
     kind = "synthetic"
 

@@ -31,6 +31,16 @@ class DetectOptions:
     iou_threshold: float = 0.45
     max_detections: int = 100
 
+    @classmethod
+    def from_manifest(cls, manifest: Optional[Dict[str, Any]], score_threshold: Optional[float] = None,
+                      iou_threshold: Optional[float] = None) -> DetectOptions:
+        """The bundle's recorded thresholds (``postprocess``), overridden by any value given."""
+        post = (manifest or {}).get("postprocess") or {}
+        d = cls()
+        return cls(float(score_threshold if score_threshold is not None else post.get("score_threshold",
+                                                                                       d.score_threshold)),
+                   float(iou_threshold if iou_threshold is not None else post.get("iou_threshold", d.iou_threshold)))
+
 
 @dataclass
 class TaskResult:
@@ -64,14 +74,17 @@ class Predictor:
 
     def __init__(self, runner: Any, task: Task | str, labels: Optional[Sequence[str]] = None,
                  normalization: Optional[Normalization] = None, manifest: Optional[Dict[str, Any]] = None,
-                 top_k: int = 5, detect_options: Optional[DetectOptions] = None) -> None:
+                 top_k: int = 5, detect_options: Optional[DetectOptions] = None,
+                 score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None) -> None:
         self.runner = runner
         self.task = Task(task)
         self.labels = list(labels) if labels else None
         self.manifest = manifest or {}
         self.norm = normalization
         self.top_k = top_k
-        self.detect_options = detect_options or DetectOptions()
+        # Detection thresholds: explicit options, else the bundle's recorded ones, with any given override.
+        self.detect_options = detect_options or DetectOptions.from_manifest(self.manifest, score_threshold,
+                                                                            iou_threshold)
         self.input_format: Optional[InputFormat] = None
         self._input_name = ""
 

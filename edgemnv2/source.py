@@ -60,6 +60,7 @@ class ModelSource:
     weights_path: Optional[Path] = None
     weights_sha256: Optional[str] = None
     notes: List[str] = field(default_factory=list)
+    score_threshold: float = 0.3  # detect: default minimum score recorded in the manifest
 
     def describe(self) -> Dict[str, Any]:
         return {"origin": self.origin, "weights": self.weights_path.name if self.weights_path else None,
@@ -118,8 +119,9 @@ def resolve_source(opts: BuildOptions) -> ModelSource:
                      "(pass --weights PATH)")
     labels = labels or default_labels(task.value, ncls)
     digest = sha256_file(wpath) if wpath else None
+    thr = float(dflt.get("score_threshold", 0.3)) if dflt is not None else 0.3
     return ModelSource(model.eval(), task, float(width), int(res), int(ncls), labels, norm, origin, wpath, digest,
-                       notes)
+                       notes, thr)
 
 
 def base_manifest(src: ModelSource, target: str, precision: str, model_file: str, model_format: str,
@@ -138,7 +140,8 @@ def base_manifest(src: ModelSource, target: str, precision: str, model_file: str
                              src.task.value]},
         "input": input_,
         "outputs": outputs,
-        "postprocess": ({"background_class": 0, "score_threshold": 0.3, "iou_threshold": 0.45, "box_format":
+        "postprocess": ({"background_class": 0, "score_threshold": src.score_threshold, "iou_threshold": 0.45,
+                         "box_format":
                          "xyxy_normalized", "nms": "per-class, numpy"} if src.task is Task.detect else
                         {"activation": "softmax" if src.task is Task.classify else "argmax"}),
         "source": src.describe(),

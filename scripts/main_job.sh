@@ -34,6 +34,7 @@ edgemnv2 data synth --task detect --out "$OUT/data" --train 0 --val 100 --calib 
 
 step "building the Raspberry Pi int8 bundle from the built-in default detector"
 edgemnv2 build --target pi --task detect --precision int8 --calib "$OUT/data/calib" --calib-count 300 \
+    --eval "$OUT/data" \
     --out "$OUT/detect_pi_int8"
 
 step "camera app, headless, on the synthetic source ($FRAMES frames)"

@@ -161,7 +161,8 @@ def test_debug_shows_traceback(tmp_path):
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
-def test_ctrl_c_during_build_leaves_nothing_half_written(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_during_build_leaves_nothing_half_written(tmp_path, sig):
     out = tmp_path / "b"
     env = dict(os.environ)
     p = subprocess.Popen([sys.executable, "-m", "edgemnv2", "build", "--task", "detect", "--width-mult", "1.0",
@@ -170,7 +171,7 @@ def test_ctrl_c_during_build_leaves_nothing_half_written(tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and not any(x.name.endswith(".partial") for x in tmp_path.iterdir()):
         time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=120)
     assert "Traceback" not in err
     leftovers = [x.name for x in tmp_path.iterdir() if x.name.startswith(".")]

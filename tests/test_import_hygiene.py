@@ -21,7 +21,8 @@ HEAVY = ("torch", "tensorflow", "onnx", "keras", "tf_keras", "onnxslim")
 HOST_ONLY_PREFIXES = (
     "edgemnv2.models", "edgemnv2.export", "edgemnv2.source", "edgemnv2.train", "edgemnv2.training",
     "edgemnv2.calibration", "edgemnv2.targets.cpu_build", "edgemnv2.targets.tflite_build",
-    "edgemnv2.targets.keras_builder", "edgemnv2.targets.tensorrt_build", "edgemnv2.data.synthetic",
+    "edgemnv2.targets.keras_builder", "edgemnv2.targets.tensorrt_build", "edgemnv2.targets.tf_graph",
+    "edgemnv2.targets.onnx_source",
     "edgemnv2.cli.selftest_host",
 )
 # Device modules that need a runtime which may be absent here (they import it lazily anyway).

@@ -49,8 +49,10 @@ def camera(
     height: Optional[int] = typer.Option(None, "--height", help="Capture height requested from a camera."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Capture rate requested from a camera."),
     top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
-    score_threshold: float = typer.Option(0.3, "--score-threshold", help="detect: minimum score."),
-    iou_threshold: float = typer.Option(0.45, "--iou-threshold", help="detect: NMS IoU threshold."),
+    score_threshold: Optional[float] = typer.Option(None, "--score-threshold", help="detect: minimum score "
+                                                   "(default: the bundle's recorded threshold, else 0.3)."),
+    iou_threshold: Optional[float] = typer.Option(None, "--iou-threshold", help="detect: NMS IoU threshold "
+                                                 "(default: the bundle's, else 0.45)."),
 ) -> None:
     """Run a model on a camera or stream: capture, inference and rendering overlap, every stage is timed.
 
@@ -72,12 +74,12 @@ def camera(
     )
     from ..apps.sources import display_name, open_source
     from ..errors import EdgeError
-    from ..predictor import DetectOptions, Predictor
+    from ..predictor import Predictor
     from ..ui import say
 
     if (bundle is None) == (model is None):
         raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
-    dopts = DetectOptions(score_threshold, iou_threshold)
+    dopts = {"score_threshold": score_threshold, "iou_threshold": iou_threshold}
     if bundle is not None:
         from ..bundle import load_bundle
 
@@ -87,11 +89,11 @@ def camera(
         if task is not None and task is not b.task:
             raise EdgeError(f"bundle {bundle} holds a {b.task.value} model but --task {task.value} was given",
                             f"use --task {b.task.value} or a {task.value} bundle")
-        predictor = Predictor.from_bundle(b, threads=threads, top_k=top_k, detect_options=dopts)
+        predictor = Predictor.from_bundle(b, threads=threads, top_k=top_k, **dopts)
     else:
         if task is None:
             raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, detect_options=dopts)
+        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, **dopts)
 
     # sinks: validated before anything is opened (bad specs and containers fail here)
     specs = list(sink or [])

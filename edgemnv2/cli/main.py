@@ -70,6 +70,19 @@ def _error(message: str, code: int = 1) -> int:
     return code
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM unwinds like Ctrl-C, so builds remove their temporary directories and files get finalised."""
+    import signal
+
+    def _raise(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread (e.g. called from a test harness thread)
+        pass
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     try:  # typer >= 0.20 vendors click; older typer (JetPack's Python 3.8) depends on it
         from typer._click import exceptions as cexc  # type: ignore[import-not-found]
@@ -81,6 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("EDGEMNV2_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    _sigterm_as_interrupt()
     try:
         rv = app(args=args, prog_name="edgemnv2", standalone_mode=False)
         if rv == 130:  # typer turns KeyboardInterrupt into an exit code of 130

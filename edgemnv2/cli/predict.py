@@ -21,8 +21,10 @@ def predict(
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="segment: write <image stem>.png class masks "
                                             "(uint8 class index per pixel, input image size) here."),
     top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
-    score_threshold: float = typer.Option(0.3, "--score-threshold", help="detect: minimum score."),
-    iou_threshold: float = typer.Option(0.45, "--iou-threshold", help="detect: NMS IoU threshold."),
+    score_threshold: Optional[float] = typer.Option(None, "--score-threshold", help="detect: minimum score "
+                                                   "(default: the bundle's recorded threshold, else 0.3)."),
+    iou_threshold: Optional[float] = typer.Option(None, "--iou-threshold", help="detect: NMS IoU threshold "
+                                                 "(default: the bundle's, else 0.45)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: the runtime's)."),
 ) -> None:
     """Predict on images with a bundle (--bundle DIR) or a bare model (--model FILE --task T).
@@ -33,20 +35,20 @@ def predict(
     from ..errors import EdgeError
     from ..fileio import atomic_write_bytes, ensure_writable_dir
     from ..imageio import read_rgb
-    from ..predictor import DetectOptions, Predictor
+    from ..predictor import Predictor
     from ..ui import err_console
 
     if (bundle is None) == (model is None):
         raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
-    dopts = DetectOptions(score_threshold, iou_threshold)
+    dopts = {"score_threshold": score_threshold, "iou_threshold": iou_threshold}
     if bundle is not None:
         if task is not None or labels is not None:
             raise EdgeError("--task and --labels are for a bare --model; a bundle records its own")
-        predictor = Predictor.from_bundle(bundle, threads=threads, top_k=top_k, detect_options=dopts)
+        predictor = Predictor.from_bundle(bundle, threads=threads, top_k=top_k, **dopts)
     else:
         if task is None:
             raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, detect_options=dopts)
+        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, **dopts)
     if mask_out is not None:
         if predictor.task is not Task.segment:
             raise EdgeError("--mask-out is for segmentation models")
