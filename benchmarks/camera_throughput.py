@@ -89,18 +89,33 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--no-render", action="store_true", help="skip drawing results + HUD in the camera loop")
+    ap.add_argument("--source", choices=["video", "synthetic"], default="video",
+                    help="video: an MJPG file of the synthetic scene, decoded by OpenCV in C like a camera's frames "
+                    "(default); synthetic: frames drawn in Python by the synthetic:// source (adds GIL contention)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
     from edgemnv2.apps.sources import SyntheticScene
 
+    scene = SyntheticScene(args.width, args.height)
+    frame = scene.render(0)
     source = f"synthetic://?fps=0&width={args.width}&height={args.height}&frames={args.frames + 50}"
-    frame = SyntheticScene(args.width, args.height).render(0)
+    if args.source == "video":
+        import tempfile
+
+        import cv2
+
+        source = str(Path(tempfile.mkdtemp(prefix="edgemnv2-bench-")) / "scene.avi")
+        writer = cv2.VideoWriter(source, cv2.VideoWriter_fourcc(*"MJPG"), 30, (args.width, args.height))
+        for i in range(args.frames + 50):
+            writer.write(scene.render(i))
+        writer.release()
     rounds = []
     with _predictor(args) as predictor:
         desc = predictor.runner.describe()
         print(f"model {predictor.runner.path.name} ({desc.get('runtime')}, threads={args.threads}), "
-              f"{args.frames} frames of {args.width}x{args.height} synthetic video, {args.rounds} rounds, "
+              f"{args.frames} frames of {args.width}x{args.height} synthetic scene ({args.source}), "
+              f"{args.rounds} rounds, "
               f"render={'off' if args.no_render else 'on'}")
         for i in range(args.rounds):
             bare = bare_fps(predictor, frame, args.frames)
