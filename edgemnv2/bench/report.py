@@ -15,7 +15,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..errors import EdgeError
@@ -535,36 +535,25 @@ def make_plots(report: Dict[str, Any]) -> Tuple[Dict[str, str], Optional[str]]:
     ax.legend(fontsize=8)
     emit(fig, "stages")
 
-    clocks = []
-    for i, r in enumerate(results):
-        tel = r.get("telemetry") or {}
-        t0 = (tel.get("marks") or {}).get("timed_start", 0.0)
-        pts = [(s["t_s"] - t0, s.get("arm_mhz", s.get("cpu_mhz"))) for s in tel.get("samples") or []
-               if s.get("arm_mhz") is not None or s.get("cpu_mhz") is not None]
-        if pts:
-            clocks.append((labels[i], pts, colors[i % len(colors)]))
-    if clocks:
-        fig, ax = plt.subplots(figsize=(10, 3))
-        for lab, pts, c in clocks:
+    def telemetry_series(value: Callable[[Dict[str, Any]], Any], ylabel: str, name: str, height: float) -> None:
+        """One line per result of a telemetry value over time (skipped when no result has it)."""
+        series = []
+        for i, r in enumerate(results):
+            tel = r.get("telemetry") or {}
+            t0 = (tel.get("marks") or {}).get("timed_start", 0.0)
+            pts = [(s["t_s"] - t0, value(s)) for s in tel.get("samples") or [] if value(s) is not None]
+            if pts:
+                series.append((labels[i], pts, colors[i % len(colors)]))
+        if not series:
+            return
+        fig, ax = plt.subplots(figsize=(10, height))
+        for lab, pts, c in series:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=lab, color=c)
         ax.set_xlabel("time since the timed loop started (s)")
-        ax.set_ylabel("CPU clock (MHz)")
+        ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
-        emit(fig, "clocks")
+        emit(fig, name)
 
-    power = []
-    for i, r in enumerate(results):
-        tel = r.get("telemetry") or {}
-        t0 = (tel.get("marks") or {}).get("timed_start", 0.0)
-        pts = [(s["t_s"] - t0, s["power_mw"]) for s in tel.get("samples") or [] if s.get("power_mw") is not None]
-        if pts:
-            power.append((labels[i], pts, colors[i % len(colors)]))
-    if power:
-        fig, ax = plt.subplots(figsize=(10, 3.5))
-        for lab, pts, c in power:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=lab, color=c)
-        ax.set_xlabel("time since the timed loop started (s)")
-        ax.set_ylabel("power (mW)")
-        ax.legend(fontsize=8)
-        emit(fig, "power")
+    telemetry_series(lambda s: s.get("arm_mhz", s.get("cpu_mhz")), "CPU clock (MHz)", "clocks", 3)
+    telemetry_series(lambda s: s.get("power_mw"), "power (mW)", "power", 3.5)
     return plots, None
