@@ -17,6 +17,7 @@ blind. ``check_max_drop(report, max_drop)`` raises EdgeError when ``drop > max_d
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -25,7 +26,30 @@ from ..errors import EdgeError
 from ..metrics import DetGroundTruth, DetPrediction, coco_map, miou, top1_accuracy
 from ..tasks.base import Task
 
-__all__ = ["compare", "check_max_drop", "split_holdout", "labelled_eval_set"]
+__all__ = ["compare", "check_max_drop", "split_holdout", "labelled_eval_set", "class_index", "folder_class_targets"]
+
+
+def class_index(name: Optional[str], labels: Sequence[str]) -> int:
+    """A class-folder name -> the model's label index: by name (case-insensitive), else a numeric folder
+    name within range, else -1 (unknown: left out of accuracy)."""
+    if name is None:
+        return -1
+    index = {str(x).strip().lower(): i for i, x in enumerate(labels)}
+    key = name.strip().lower()
+    if key in index:
+        return index[key]
+    if key.isdigit() and int(key) < len(labels):
+        return int(key)
+    return -1
+
+
+def folder_class_targets(class_names: Optional[Sequence[str]], targets: Optional[Sequence[int]],
+                         labels: Sequence[str]) -> Optional[List[int]]:
+    """ImageFolder targets (indices into ``class_names``) -> model label indices; None when none is known."""
+    if not class_names or targets is None:
+        return None
+    mapped = [class_index(class_names[t], labels) if t is not None and t >= 0 else -1 for t in targets]
+    return mapped if any(t >= 0 for t in mapped) else None
 
 
 def split_holdout(n: int, every: int = 5) -> tuple:
@@ -121,6 +145,12 @@ def compare(task: Task | str, ref_predictor: Any, test_predictor: Any, images: S
     task = Task(task)
     if not images:
         raise EdgeError("no held-out images to compare the quantized model on", "add images to --calib")
+    if task is Task.detect and targets is not None:
+        # mAP against ground truth integrates over all scores: keep low-score boxes, as `edgemnv2 eval` does.
+        from ..evaluate import EVAL_SCORE_THRESHOLD
+
+        for p in (ref_predictor, test_predictor):
+            p.detect_options = dataclasses.replace(p.detect_options, score_threshold=EVAL_SCORE_THRESHOLD)
     ref = [ref_predictor.predict(img) for img in images]
     test = [test_predictor.predict(img) for img in images]
     if task is Task.classify:
@@ -166,8 +196,7 @@ def labelled_eval_set(task: Task, labels: Sequence[str], path: Any, count: int =
         img, t = ds.load(i)
         images.append(img)
         if task is Task.classify:
-            name = names[t] if t < len(names) else None
-            targets.append(list(labels).index(name) if name in labels else int(t))
+            targets.append(class_index(names[t] if 0 <= t < len(names) else None, labels))
         elif task is Task.detect:
             targets.append((t.boxes, t.classes))
         else:

@@ -146,6 +146,36 @@ def write_manifest(root: str | os.PathLike, manifest: Dict[str, Any]) -> Dict[st
     return manifest
 
 
+def _number_list(value: Any, n: int) -> bool:
+    return isinstance(value, list) and len(value) == n and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+
+def _check_fields(mpath: Path, m: Dict[str, Any], rebuild: str) -> None:
+    """The fields the device reads must have the right types (a hand-edited manifest fails here, clearly)."""
+    inp = m["input"]
+    if not isinstance(inp, dict):
+        raise EdgeError(f"{mpath}: 'input' must be an object", rebuild)
+    if "shape" in inp and not _number_list(inp["shape"], len(inp["shape"]) if isinstance(inp["shape"], list) else -1):
+        raise EdgeError(f"{mpath}: input.shape must be a list of integers", rebuild)
+    for key in ("mean", "std"):
+        if key in inp and not _number_list(inp[key], 3):
+            raise EdgeError(f"{mpath}: input.{key} must be 3 numbers (R, G, B in 0..255 pixel units)", rebuild)
+    if "std" in inp and any(v <= 0 for v in inp["std"]):
+        raise EdgeError(f"{mpath}: input.std must be positive, got {inp['std']}", rebuild)
+    if inp.get("layout") not in (None, "NCHW", "NHWC"):
+        raise EdgeError(f"{mpath}: input.layout must be NCHW or NHWC, not {inp.get('layout')!r}", rebuild)
+    if not isinstance(m["outputs"], list) or not all(isinstance(o, dict) and "name" in o for o in m["outputs"]):
+        raise EdgeError(f"{mpath}: 'outputs' must be a list of objects with a name", rebuild)
+    post = m.get("postprocess") or {}
+    if not isinstance(post, dict):
+        raise EdgeError(f"{mpath}: 'postprocess' must be an object", rebuild)
+    for key in ("score_threshold", "iou_threshold"):
+        v = post.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+            raise EdgeError(f"{mpath}: postprocess.{key} must be a number in 0..1, not {v!r}", rebuild)
+
+
 def load_bundle(path: str | os.PathLike, verify_hashes: bool = True) -> Bundle:
     """Read and validate a bundle directory; raise EdgeError with one clear line on any problem."""
     root = Path(path)
@@ -178,11 +208,14 @@ def load_bundle(path: str | os.PathLike, verify_hashes: bool = True) -> Bundle:
     if not isinstance(manifest["files"], dict) or not isinstance(manifest["model"], dict) \
             or "file" not in manifest["model"]:
         raise EdgeError(f"{mpath}: 'files' or 'model' is malformed", rebuild)
+    _check_fields(mpath, manifest, rebuild)
     for rel, digest in manifest["files"].items():
         p = _safe_path(root, rel)
         if not p.is_file():
             raise EdgeError(f"bundle {root} is missing {rel}", rebuild)
-        if verify_hashes and digest and sha256_file(p) != digest:
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise EdgeError(f"bundle {root}: {rel} has no valid sha256 in the manifest", rebuild)
+        if verify_hashes and sha256_file(p) != digest:
             raise EdgeError(f"bundle {root}: {rel} does not match its hash in the manifest (modified or corrupt)",
                             rebuild)
     model_file = manifest["model"]["file"]

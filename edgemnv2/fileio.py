@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .errors import EdgeError
 
@@ -83,16 +83,21 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
         raise EdgeError(f"output path {final} exists and is not a directory", "choose another --out")
     if final.exists() and not overwrite:
         raise EdgeError(f"output directory {final} already exists", "remove it or pass --overwrite")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    tmp: Optional[Path] = None
+    old: Optional[Path] = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
         yield tmp
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
-            os.replace(tmp, final)
+        os.replace(tmp, final)
+        tmp = None
+        if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not final.exists():
+            os.replace(old, final)  # interrupted between the two renames: put the previous bundle back
         raise

@@ -33,6 +33,9 @@ class ConfusionMatrix:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.matrix = np.zeros((num_classes, num_classes), np.int64)
+        # Pixels of ground-truth class k predicted as a class outside 0..C-1 (e.g. a model class the
+        # dataset does not have): misses for class k, false positives for no class.
+        self.other = np.zeros(num_classes, np.int64)
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
         pred = np.asarray(pred).reshape(-1).astype(np.int64)
@@ -40,14 +43,16 @@ class ConfusionMatrix:
         if pred.shape != gt.shape:
             raise ValueError(f"prediction and ground truth differ in size: {pred.shape} vs {gt.shape}")
         keep = (gt != self.ignore_index) & (gt >= 0) & (gt < self.num_classes)
-        pred = np.clip(pred[keep], 0, self.num_classes - 1)
-        self.matrix += np.bincount(gt[keep] * self.num_classes + pred,
+        gt, pred = gt[keep], pred[keep]
+        inside = (pred >= 0) & (pred < self.num_classes)
+        self.other += np.bincount(gt[~inside], minlength=self.num_classes)
+        self.matrix += np.bincount(gt[inside] * self.num_classes + pred[inside],
                                    minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
 
     def iou(self) -> np.ndarray:
         """Per-class IoU; NaN for classes absent from both ground truth and prediction."""
         tp = np.diag(self.matrix).astype(np.float64)
-        denom = self.matrix.sum(0) + self.matrix.sum(1) - tp
+        denom = self.matrix.sum(0) + self.matrix.sum(1) + self.other - tp
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(denom > 0, tp / np.maximum(denom, 1), np.nan)
 
@@ -56,7 +61,7 @@ class ConfusionMatrix:
         return float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else 0.0
 
     def pixel_accuracy(self) -> float:
-        total = self.matrix.sum()
+        total = self.matrix.sum() + self.other.sum()
         return float(np.trace(self.matrix) / total) if total else 0.0
 
 

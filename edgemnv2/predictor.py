@@ -124,13 +124,28 @@ class Predictor:
 
     def activate(self) -> Predictor:
         self.runner.activate()
+        try:
+            self._setup()
+        except BaseException:
+            self.runner.deactivate()  # leave nothing loaded when the model does not fit
+            raise
+        return self
+
+    def _setup(self) -> None:
         specs = self.runner.input_specs()
         if len(specs) != 1:
             raise EdgeError(f"{self.runner.path.name} has {len(specs)} inputs; edgemnv2 runs single-image models")
         spec = specs[0]
         layout = self.manifest.get("input", {}).get("layout")
+        shape = tuple(spec.shape)
+        if any(d < 0 for d in shape):
+            recorded = self.manifest.get("input", {}).get("shape")
+            if not recorded or len(recorded) != len(shape):
+                raise EdgeError(f"{self.runner.path.name} has a dynamic input shape {list(shape)} (-1 = any size)",
+                                "export it with a fixed input size (edgemnv2 build does), or build a bundle")
+            shape = tuple(int(r) if d < 0 else d for d, r in zip(shape, recorded))
         try:
-            self.input_format = InputFormat.from_shape(spec.shape, spec.dtype, spec.quant, layout)
+            self.input_format = InputFormat.from_shape(shape, spec.dtype, spec.quant, layout)
         except ValueError as e:
             raise EdgeError(f"{self.runner.path.name}: {e}", "edgemnv2 runs image models with one 4-D input") from None
         self._input_name = spec.name
@@ -138,7 +153,6 @@ class Predictor:
             integer = np.issubdtype(np.dtype(spec.dtype), np.integer)
             self.norm = Normalization.raw() if integer else Normalization()
         self._check_outputs()
-        return self
 
     def deactivate(self) -> None:
         self.runner.deactivate()

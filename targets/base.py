@@ -103,7 +103,7 @@ def check_feeds(feeds: Dict[str, np.ndarray], specs: List[TensorSpec]) -> None:
         if s.name not in feeds:
             raise EdgeError(f"missing input '{s.name}' (model inputs: {sorted(names)})")
         a = feeds[s.name]
-        if tuple(a.shape) != tuple(s.shape):
+        if len(a.shape) != len(s.shape) or any(d != -1 and d != n for d, n in zip(s.shape, a.shape)):
             raise EdgeError(f"input '{s.name}' has shape {tuple(a.shape)}, the model expects {tuple(s.shape)}")
         if str(a.dtype) != s.dtype:
             raise EdgeError(f"input '{s.name}' has dtype {a.dtype}, the model expects {s.dtype}")

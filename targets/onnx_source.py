@@ -41,6 +41,10 @@ def inspect_onnx(path: Path, task: Task) -> Tuple[Dict[str, Any], List[Dict[str,
         raise EdgeError(f"{path.name} must have exactly one 4-D image input, it has "
                         f"{[(i.name, _dims(i)) for i in inputs]}")
     shape = _dims(inputs[0])
+    raw = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    if any(v <= 0 for v in raw[1:]):
+        raise EdgeError(f"{path.name} has a dynamic input size {[v if v > 0 else '?' for v in raw]}",
+                        "export it with a fixed input size (static shapes are what TensorRT and TFLite run best)")
     layout = "NCHW" if shape[1] == 3 else "NHWC"
     outs = list(proto.graph.output)
     oshapes = [_dims(o) for o in outs]

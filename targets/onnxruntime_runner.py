@@ -54,7 +54,9 @@ class OnnxRuntimeRunner(Runner):
 
     @staticmethod
     def _spec(node: Any) -> TensorSpec:
-        shape = tuple(int(d) if isinstance(d, int) else 1 for d in node.shape)
+        # A named (dynamic) batch dimension runs with 1; other dynamic dimensions stay -1 (unknown).
+        shape = tuple(int(d) if isinstance(d, int) and d > 0 else (1 if i == 0 else -1)
+                      for i, d in enumerate(node.shape))
         return TensorSpec(node.name, shape, ORT_DTYPES.get(node.type, "float32"))
 
     def _unload(self) -> None:

@@ -127,16 +127,6 @@ def _ort_agreement(ref: Path, test: Path, n: int = 2, seed: int = 0) -> Dict[str
     return {"reference": ref.name, "test": test.name, "runtime": "onnxruntime", "inputs": n, "max_abs_diff": worst}
 
 
-def _class_targets(calib: Any, labels: List[str]) -> Optional[List[int]]:
-    """ImageFolder sub-folder names -> the model's label indices, when every folder names a label."""
-    if not calib.class_names or calib.targets is None:
-        return None
-    index = {name.strip().lower(): i for i, name in enumerate(labels)}
-    if not all(name.strip().lower() in index for name in calib.class_names):
-        return None
-    return [index[calib.class_names[t].strip().lower()] if t >= 0 else -1 for t in calib.targets]
-
-
 def int8_quality(task: Any, fp32_onnx: Path, qdq_onnx: Path, manifest: Dict[str, Any], labels: List[str],
                  normalization: Any, images: List[np.ndarray], targets: Optional[List[int]] = None,
                  threads: Optional[int] = None) -> Dict[str, Any]:
@@ -168,7 +158,7 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
     from ..calibration.images import load_calibration_images
     from ..calibration.qdq import quantize_qdq
     from ..calibration.qdq_check import require_conformant
-    from ..calibration.quality import check_max_drop, split_holdout
+    from ..calibration.quality import check_max_drop, folder_class_targets, split_holdout
     from ..labels import labels_text
     from .cpu_build import onnx_parity
 
@@ -254,7 +244,8 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
             else:
                 keep, held = split_holdout(len(calib.images))
                 eval_images = [calib.images[i] for i in held]
-                targets = _class_targets(calib, labels) if str(getattr(task, "value", task)) == "classify" else None
+                targets = (folder_class_targets(calib.class_names, calib.targets, labels)
+                           if str(getattr(task, "value", task)) == "classify" else None)
                 eval_targets = [targets[i] for i in held] if targets else None
                 eval_from = "held out from --calib"
             say(f"calibrating the Q/DQ int8 ONNX on {len(keep)} images ({len(eval_images)} to evaluate)")

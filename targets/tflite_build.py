@@ -113,26 +113,6 @@ def _load_calibration(opts: BuildOptions, say: Callable[[str], None]) -> Any:
     return calib
 
 
-def _class_targets(calib: Any, idx: List[int], labels: List[str]) -> Optional[List[int]]:
-    """ImageFolder sub-folder names -> label indices (by name, or a numeric folder name), else None."""
-    if not calib.class_names or calib.targets is None:
-        return None
-    lookup = {name: i for i, name in enumerate(labels)}
-    mapped = []
-    for i in idx:
-        t = calib.targets[i]
-        name = calib.class_names[t] if t >= 0 else None
-        if name is None:
-            mapped.append(-1)
-        elif name in lookup:
-            mapped.append(lookup[name])
-        elif name.isdigit() and int(name) < len(labels):
-            mapped.append(int(name))
-        else:
-            mapped.append(-1)
-    return mapped if any(t >= 0 for t in mapped) else None
-
-
 def _io_specs(src: ModelSource, runner: Any) -> Dict[str, Any]:
     """Manifest ``input`` and ``outputs`` for a converted model (dtypes and quantisation read from it)."""
     r = src.resolution
@@ -263,7 +243,11 @@ def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: 
             say("warning: only one calibration image: int8 is evaluated on the image it was calibrated with")
             held_idx = cal_idx
         eval_images = [calib.images[i] for i in held_idx]
-        targets = _class_targets(calib, held_idx, src.labels) if src.task is Task.classify else None
+        targets = None
+        if src.task is Task.classify and calib.targets is not None:
+            from ..calibration.quality import folder_class_targets
+
+            targets = folder_class_targets(calib.class_names, [calib.targets[i] for i in held_idx], src.labels)
         eval_from = "held out from --calib"
     cal_images = [calib.images[i] for i in cal_idx]
     say(f"converting to TFLite int8 (calibrating on {len(cal_images)} images, {len(eval_images)} to evaluate)")

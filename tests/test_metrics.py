@@ -57,3 +57,12 @@ def test_coco_map_iou_between_thresholds():
 
 def test_coco_map_no_predictions():
     assert coco_map(_gt(), [])["map"] == 0.0
+
+
+def test_predictions_outside_the_class_range_are_misses():
+    """A model class the dataset lacks (mapped to 254) is a miss for the true class, never a hit for the last."""
+    cm = ConfusionMatrix(3)
+    cm.update(np.array([254, 254, 1]), np.array([2, 2, 1]))
+    iou = cm.iou()
+    assert iou[1] == 1.0 and iou[2] == 0.0 and np.isnan(iou[0])
+    assert cm.pixel_accuracy() == pytest.approx(1 / 3)

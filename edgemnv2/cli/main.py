@@ -132,7 +132,20 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    # The work is done (or cleanly abandoned): a signal arriving during interpreter shutdown must not
+    # turn the result into a KeyboardInterrupt death.
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    if code == 130:
+        # An interrupt that a C extension reported itself (torch's exporter does) makes CPython end the
+        # process by SIGINT whatever the exit code; the cleanup is done, so leave with 130 as promised.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
