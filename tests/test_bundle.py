@@ -75,3 +75,37 @@ def test_bundle_path_is_a_file(tmp_path):
     f.write_bytes(b"x")
     with pytest.raises(EdgeError, match="not a directory"):
         load_bundle(f)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("std_zero", "input.std must be positive"),
+    ("mean_two", "input.mean must be 3 numbers"),
+    ("threshold_text", "postprocess.score_threshold must be a number"),
+    ("empty_hash", "has no valid sha256"),
+])
+def test_hand_edited_manifest_fields(bundle_copy, case, match):
+    if case == "std_zero":
+        _edit(bundle_copy, lambda m: m["input"].update(std=[0, 1, 1]))
+    elif case == "mean_two":
+        _edit(bundle_copy, lambda m: m["input"].update(mean=[1, 2]))
+    elif case == "threshold_text":
+        _edit(bundle_copy, lambda m: m.update(postprocess={"score_threshold": "x"}))
+    else:
+        _edit(bundle_copy, lambda m: m["files"].update({"labels.txt": ""}))
+    with pytest.raises(EdgeError, match=match):
+        load_bundle(bundle_copy)
+
+
+def test_dynamic_onnx_input_is_refused(cpu_bundles, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from edgemnv2.predictor import Predictor
+
+    proto = onnx.load(str(cpu_bundles["classify"] / "model.onnx"))
+    for i, name in ((0, "n"), (2, "h"), (3, "w")):
+        proto.graph.input[0].type.tensor_type.shape.dim[i].dim_param = name
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(proto, str(path))
+    predictor = Predictor.from_model(path, "classify")
+    with pytest.raises(EdgeError, match="dynamic input shape"):
+        predictor.activate()
+    assert not predictor.runner.active  # nothing left loaded after a failed activate
