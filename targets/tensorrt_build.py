@@ -168,7 +168,7 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
         raise EdgeError(f"unknown precision {prec}", "use fp16 or int8 (fp32 also works on Jetson)")
     if opts.dla_core is not None and (opts.dla_core < 0 or prec == "fp32"):
         raise EdgeError(f"--dla-core {opts.dla_core} with {prec}" if opts.dla_core >= 0 else
-                        f"--dla-core must be 0 or 1, not {opts.dla_core}",
+                        f"--dla-core must be a DLA core number (0, 1), not {opts.dla_core}",
                         "DLA runs fp16 or int8 models only: add --precision fp16 or int8")
     if opts.workspace_mb <= 0:
         raise EdgeError(f"--workspace must be positive, not {opts.workspace_mb}", "use e.g. --workspace 1024")
@@ -345,6 +345,11 @@ def build_engine(trt: Any, onnx_bytes: bytes, onnx_name: str, precision_flags: T
     for name in precision_flags:
         config.set_flag(getattr(trt.BuilderFlag, name))
     if dla_core is not None:
+        cores = int(getattr(builder, "num_DLA_cores", 0))
+        if not 0 <= int(dla_core) < cores:
+            raise EdgeError(f"--dla-core {dla_core}: this device has {cores} DLA core(s)"
+                            + (f" (0..{cores - 1})" if cores else " (Orin Nano and desktop GPUs have none)"),
+                            "pick an existing core, or leave --dla-core out to build for the GPU")
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(dla_core)
     if f.timing_cache:

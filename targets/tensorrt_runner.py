@@ -291,6 +291,9 @@ class TensorRTRunner(Runner):
                                 f"rebuild it on this device: {rebuild_command(self._bundle_dir())}")
             logger = trt.Logger(trt.Logger.WARNING)
             self._runtime = trt.Runtime(logger)
+            dla = (recorded.get("dla") or {}).get("core")
+            if dla is not None:  # an engine built for a DLA core must be deserialized onto that core
+                self._runtime.DLA_core = int(dla)
             data = self.path.read_bytes()
             engine = self._runtime.deserialize_cuda_engine(data)
             if engine is None:

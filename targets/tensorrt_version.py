@@ -185,10 +185,12 @@ def engine_precision_plan(version: Any, precision: str, dla: bool = False) -> Pr
         raise ValueError(f"TensorRT {'.'.join(map(str, f.version))} does not support DLA")
     if dla and precision == "fp32":
         raise ValueError("DLA runs fp16 or int8 only")
-    if dla and precision == "int8" and f.version[0] < 10:
-        # TensorRT 8.x's developer guide: DLA does not support explicit quantization (Q/DQ networks).
-        raise ValueError(f"TensorRT {'.'.join(map(str, f.version))}'s DLA does not run explicitly quantized (Q/DQ) "
-                         "int8; put fp16 on the DLA (--precision fp16 --dla-core N) or run int8 on the GPU")
+    if dla and precision == "int8":
+        # The DLA runs implicitly quantized int8 only: not explicitly quantized (Q/DQ) networks, on any
+        # version (NVIDIA/TensorRT#2222; Model-Optimizer: "DLA still only supports IQ").
+        raise ValueError(f"the DLA does not run explicitly quantized (Q/DQ) int8 (TensorRT "
+                         f"{'.'.join(map(str, f.version))}); put fp16 on the DLA (--precision fp16 --dla-core N) "
+                         "or run int8 on the GPU")
     extra = ("GPU_FALLBACK",) if dla else ()
     if precision == "fp32":
         return PrecisionPlan("fp32", (), "fp32")

@@ -239,6 +239,8 @@ def test_dla_settings(bundle_copy, monkeypatch):
     eng = finish_jetson_bundle(root, dla_core=1)["model"]["engine"]
     assert eng["dla"] == {"core": 1, "gpu_fallback": True} and eng["builder_flags"] == ["FP16", "GPU_FALLBACK"]
     assert json.loads((root / "model.engine").read_bytes()[len(standin.MAGIC):].split(b"\n")[0])["dla"] == 1
+    with pytest.raises(EdgeError, match=r"--dla-core 2: this device has 2 DLA core\(s\) \(0..1\)"):
+        finish_jetson_bundle(root, dla_core=2)  # the stand-in builder reports num_DLA_cores = 2
     standin.install(monkeypatch, "10.3.0.30", gpu="NVIDIA GeForce RTX 3060", cc=(8, 6))
     with pytest.raises(EdgeError, match="has no DLA"):
         finish_jetson_bundle(root, dla_core=0)
