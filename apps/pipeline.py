@@ -102,11 +102,16 @@ class PipelineStats:
 
 
 class _Signals:
-    """SIGINT/SIGTERM set ``stop`` (a second SIGINT raises KeyboardInterrupt); restored on exit."""
+    """SIGINT/SIGTERM set ``stop`` (a second SIGINT raises KeyboardInterrupt); restored on exit.
+
+    Once ``cleaning`` is set (the pipeline is shutting down), further signals are only recorded: an
+    impatient second Ctrl-C must not abort the cleanup that finalises the output files.
+    """
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
         self.received: Optional[str] = None
+        self.cleaning = False
         self._old: Dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -117,6 +122,10 @@ class _Signals:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.cleaning:
+            self.received = self.received or signal.Signals(signum).name
+            self.stop.set()
+            return
         if self.stop.is_set() and signum == signal.SIGINT and self.received:
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
@@ -192,7 +201,7 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
     stats = PipelineStats(started=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     activated_here = False
     opened: List[Sink] = []
-    src: Optional[Source] = None
+    src: Optional[Source] = source if isinstance(source, Source) else None  # stopped even if a step fails
     workers: List[threading.Thread] = []
     failure: List[BaseException] = []
     signals = _Signals(stop) if handle_signals else None
@@ -338,29 +347,36 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
             stats.end_reason = src.end_reason or "error"
         return stats
     finally:
-        stop.set()
-        abort_evt = locals().get("abort")
-        if abort_evt is not None:
-            abort_evt.set()
-        if src is not None:
-            src.stop()
-            stats.source = src.describe()
-            stats.frames_captured, stats.frames_dropped, stats.frames_skipped = src.captured, src.dropped, src.skipped
-            hand = locals().get("to_infer")
-            if hand is not None:
-                stats.frames_dropped += hand.dropped
-        for w in workers:
-            w.join(timeout=10.0)
-        close_error: Optional[BaseException] = None
-        for s in opened:
-            try:
-                s.close()
-            except BaseException as e:  # close the others anyway
-                close_error = close_error or e
-        stats.sinks = [s.describe() for s in opened]
-        if activated_here:
-            predictor.deactivate()
         if signals is not None:
-            signals.__exit__(None, None, None)
+            signals.cleaning = True  # a further Ctrl-C must not interrupt closing the sinks
+        close_error: Optional[BaseException] = None
+        try:
+            stop.set()
+            abort_evt = locals().get("abort")
+            if abort_evt is not None:
+                abort_evt.set()
+            if src is not None:
+                src.stop()
+                stats.source = src.describe()
+                stats.frames_captured, stats.frames_dropped = src.captured, src.dropped
+                stats.frames_skipped = src.skipped
+                hand = locals().get("to_infer")
+                if hand is not None:
+                    stats.frames_dropped += hand.dropped
+            for w in workers:
+                w.join(timeout=10.0)
+        finally:  # the sinks are closed (files finalised, writers released) whatever happened above
+            for s in opened:
+                try:
+                    s.close()
+                except BaseException as e:  # close the others anyway
+                    close_error = close_error or e
+            stats.sinks = [s.describe() for s in opened]
+            try:
+                if activated_here:
+                    predictor.deactivate()
+            finally:
+                if signals is not None:
+                    signals.__exit__(None, None, None)
         if close_error is not None and not failure:
             raise close_error

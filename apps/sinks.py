@@ -25,7 +25,7 @@ from typing import IO, Any, Dict, List, Optional
 import numpy as np
 
 from ..errors import EdgeError
-from ..fileio import atomic_write_bytes, ensure_writable_dir
+from ..fileio import _umask, atomic_write_bytes, ensure_writable_dir
 from ..tasks.base import Task
 from .sources import Frame
 
@@ -88,6 +88,10 @@ def _temp_beside(path: Path, what: str) -> Path:
     except OSError as e:
         raise EdgeError(f"cannot write {what} {path}: {e.strerror}", "choose a writable path") from None
     os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+    except OSError:
+        pass
     return Path(tmp)
 
 

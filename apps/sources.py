@@ -171,6 +171,11 @@ class Source:
         self._first: Optional[np.ndarray] = None
         self._index = 0
         self.started_at = 0.0  # perf_counter when start() began capturing
+        # the current outage of a live stream: when it began and the next backoff delay; kept across
+        # reconnect attempts (a reopen that gives no frame is not a recovery) until a frame is delivered
+        self._t_lost: Optional[float] = None
+        self._backoff = 0.25
+        self._attempts = 0
 
     # -- subclass hooks ------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -180,7 +185,7 @@ class Source:
         raise NotImplementedError
 
     def _close(self) -> None:
-        pass
+        """Release the backend; must be idempotent (called after every loss and when capture ends)."""
 
     # -- public API ------------------------------------------------------------------------------------
     def start(self) -> Source:
@@ -254,7 +259,9 @@ class Source:
             except queue.Empty:
                 pass
             self._thread.join(timeout=5.0)
-        if self._thread is None or not self._thread.is_alive():
+        else:
+            # the capture thread releases the backend itself when it ends (even after a read that blocks
+            # longer than this join waits); without a thread it is released here
             self._close()
 
     close = stop
@@ -339,6 +346,7 @@ class Source:
                 if not self._deliver(image, ms):
                     return
                 image = None
+                self._t_lost = None  # a frame got through: the outage (if any) is over
             self._finish("stopped")
         except EdgeError as e:
             self.error = e
@@ -346,6 +354,11 @@ class Source:
         except Exception as e:  # a backend bug must not hang the app: end the stream with the reason
             self.error = EdgeError(f"source {display_name(self.name)} failed: {type(e).__name__}: {e}")
             self._finish("error")
+        finally:
+            try:
+                self._close()  # on this thread, so the device is released even when stop() gave up waiting
+            except Exception:
+                pass
 
     def _reconnect(self, why: str) -> bool:
         """Reopen a lost live stream with exponential backoff; False (and ``error`` set) when giving up."""
@@ -357,22 +370,32 @@ class Source:
                                    f"({why})", "reconnection is off (--reconnect-timeout 0)")
             self._finish("stream lost")
             return False
-        warn(f"source {display_name(self.name)} lost ({why}); reconnecting for up to {self.reconnect_timeout:g} s")
-        t_lost = time.monotonic()
-        delay, attempts = 0.25, 0
+        if self._t_lost is None:  # a new outage: warn once, start the clock and the backoff
+            warn(f"source {display_name(self.name)} lost ({why}); reconnecting for up to "
+                 f"{self.reconnect_timeout:g} s")
+            self._t_lost = time.monotonic()
+            self._backoff, self._attempts = 0.25, 0
+            wait_first = False
+        else:  # reopened, but lost again before a frame came: the same outage, keep backing off
+            wait_first = True
         while not self._stop.is_set():
-            attempts += 1
+            if wait_first:
+                left = self.reconnect_timeout - (time.monotonic() - self._t_lost)
+                if left <= 0:
+                    break
+                self._stop.wait(min(self._backoff, left))
+                self._backoff = min(self._backoff * 2, 5.0)
+                if self._stop.is_set():
+                    break
+            wait_first = True
+            self._attempts += 1
             try:
                 self._open()
                 self.reconnects += 1
                 return True
             except EdgeError:
                 pass
-            left = self.reconnect_timeout - (time.monotonic() - t_lost)
-            if left <= 0:
-                break
-            self._stop.wait(min(delay, left))
-            delay = min(delay * 2, 5.0)
+        attempts = self._attempts
         if self._stop.is_set():
             self._finish("stopped")
             return False

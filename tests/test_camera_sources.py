@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import types
 
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgemnv2.apps.sources import csi_pipeline, open_source
+from edgemnv2.apps.sources import Source, _Lost, csi_pipeline, open_source
 from edgemnv2.errors import EdgeError
 from tests.support.camera_streams import MjpegServer, numbered_frames, write_video
 
@@ -183,3 +184,79 @@ def test_live_stream_reconnects_after_drop_then_gives_up():
         src.stop()
     finally:
         server.stop()
+
+
+class _FakeLive(Source):
+    """A live backend that always reopens fine; ``grab`` decides what each read does."""
+
+    kind = "fake"
+
+    def __init__(self, grab, reconnect_timeout: float = 10.0) -> None:
+        super().__init__("fake://0", live=True, reconnect_timeout=reconnect_timeout)
+        self.grab = grab
+        self.opens = 0
+        self.closes = []  # thread name of every _close that released something
+        self.is_open = False
+
+    def _open(self) -> None:
+        self.opens += 1
+        self.is_open = True
+
+    def _grab(self):
+        return self.grab(self)
+
+    def _close(self) -> None:
+        if self.is_open:
+            self.is_open = False
+            self.closes.append(threading.current_thread().name)
+
+
+def test_reopen_that_gives_no_frame_backs_off_and_gives_up(monkeypatch):
+    """Regression: reopening works but every read after it fails; the outage clock and backoff must not restart."""
+    warnings = []
+    monkeypatch.setattr("edgemnv2.ui.warn", warnings.append)
+
+    def grab(src):
+        if src.captured == 0 and src.opens == 1:
+            return np.zeros((8, 8, 3), np.uint8)
+        raise _Lost("no frame from the backend")
+
+    src = _FakeLive(grab, reconnect_timeout=1.0).start()
+    t0 = time.monotonic()
+    try:
+        while src.read(timeout=5) is not None:
+            assert time.monotonic() - t0 < 5
+        elapsed = time.monotonic() - t0
+        assert src.end_reason == "stream lost" and "did not come back within 1 s" in str(src.error)
+        assert 0.7 < elapsed < 4
+        assert 2 <= src.opens <= 6  # backoff 0.25, 0.5, ... s between tries, not a busy loop
+        assert len(warnings) == 1
+    finally:
+        src.stop()
+
+
+def test_capture_thread_releases_backend_when_stop_gives_up_waiting():
+    """Regression: a read blocking longer than stop() waits; the capture thread must still close the device."""
+    release = threading.Event()
+    served = []
+
+    def grab(src):
+        if not served:
+            served.append(1)
+            return np.zeros((8, 8, 3), np.uint8)
+        release.wait(10)
+        return np.zeros((8, 8, 3), np.uint8)
+
+    src = _FakeLive(grab).start()
+    thread = src._thread
+    time.sleep(0.1)  # the thread is now blocked in grab
+    real_join = thread.join
+    thread.join = lambda timeout=None: real_join(0.05)  # stop() gives up waiting, as after 5 s
+    src.stop()
+    assert thread.is_alive() and src.closes == []  # not released under the blocked thread's feet
+    release.set()
+    real_join(5)
+    assert not thread.is_alive()
+    assert src.closes == [thread.name] and not src.is_open
+    src.stop()  # idempotent: nothing is closed twice
+    assert src.closes == [thread.name]
