@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence
 import numpy as np
 
 from ..errors import EdgeError
+from ..interrupts import signals_deferred
 from ..tasks.preprocess import InputFormat, Normalization, preprocess
 
 __all__ = ["PIXELS", "METHOD", "representative_dataset", "convert_int8", "check_pixel_input"]
@@ -62,7 +63,8 @@ def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int
     conv.inference_output_type = tf.int8
     with warnings.catch_warnings():  # "Statistics for quantized inputs were expected": the converter calibrates
         warnings.simplefilter("ignore", UserWarning)
-        return conv.convert()
+        with signals_deferred():  # native converter: take Ctrl-C after it returns
+            return conv.convert()
 
 
 def check_pixel_input(quant: Dict[str, Any] | None) -> None:

@@ -34,7 +34,9 @@ def export_onnx(model, path: str | os.PathLike, resolution: int, output_names: l
     model = model.eval()
     dummy = torch.zeros(1, 3, resolution, resolution)
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
+    from .interrupts import signals_deferred
+
+    with warnings.catch_warnings(), torch.no_grad(), signals_deferred():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (dummy,), buf, input_names=["images"], output_names=list(output_names),
                           opset_version=opset, do_constant_folding=True, dynamo=False)

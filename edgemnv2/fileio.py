@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -83,10 +84,12 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
         raise EdgeError(f"output path {final} exists and is not a directory", "choose another --out")
     if final.exists() and not overwrite:
         raise EdgeError(f"output directory {final} already exists", "remove it or pass --overwrite")
-    tmp: Optional[Path] = None
+    # The name is chosen before the directory exists, so an interrupt at any moment after mkdir is
+    # cleaned up below (mkdtemp's path would only be known once it returned).
+    tmp: Optional[Path] = final.parent / f".{final.name}.{secrets.token_hex(6)}.partial"
     old: Optional[Path] = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        tmp.mkdir()
         yield tmp
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -96,8 +99,11 @@ def staged_dir(final: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
-        if tmp is not None:
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not final.exists():
-            os.replace(old, final)  # interrupted between the two renames: put the previous bundle back
+        if old is not None and old.exists():
+            if final.exists():  # the new bundle is in place: only the previous one's removal was cut short
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # interrupted between the two renames: put the previous bundle back
+                os.replace(old, final)
         raise

@@ -53,7 +53,10 @@ def convert_float(concrete_fn: Any, precision: str = "fp32") -> bytes:
     if precision == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    return conv.convert()
+    from ..interrupts import signals_deferred
+
+    with signals_deferred():  # native converter: take Ctrl-C after it returns
+        return conv.convert()
 
 
 def _torch_reference(src: ModelSource, pixels: np.ndarray) -> List[np.ndarray]:

@@ -175,7 +175,7 @@ def test_ctrl_c_during_build_leaves_nothing_half_written(tmp_path, sig):
     _, err = p.communicate(timeout=120)
     assert "Traceback" not in err
     leftovers = [x.name for x in tmp_path.iterdir() if x.name.startswith(".")]
-    assert not leftovers
+    assert not leftovers, (p.returncode, err, [sorted(q.name for q in (tmp_path / x).iterdir()) for x in leftovers])
     assert p.returncode in (0, 130), err
     if p.returncode == 130:
         assert "interrupted" in err
