@@ -8,7 +8,7 @@ metrics themselves come from :mod:`edgemnv2.metrics` (faster-coco-eval for mAP).
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -56,24 +56,26 @@ def evaluate(predictor: Any, dataset: Any, limit: Optional[int] = None, progress
     t0 = time.perf_counter()
     infer_ms: List[float] = []
     out: Dict[str, Any] = {"task": task.value, "images": n}
-    if task is Task.classify:
-        preds, targets = [], []
+
+    def predictions() -> Iterator[Tuple[Any, Any]]:
+        """(ground truth, result) per image, timing each prediction."""
         for i in indices:
-            rgb, target = dataset.load(i)
+            rgb, truth = dataset.load(i)
             t = time.perf_counter()
             res = predictor.predict(rgb)
             infer_ms.append((time.perf_counter() - t) * 1e3)
+            yield truth, res
+
+    if task is Task.classify:
+        preds, targets = [], []
+        for target, res in predictions():
             k = res.top[0].index if res.top else -1
             preds.append(mapping[k] if 0 <= k < len(mapping) else -1)
             targets.append(target)
         out["metrics"] = {"top1": top1_accuracy(preds, targets)}
     elif task is Task.detect:
         gts, dets = [], []
-        for i in indices:
-            rgb, s = dataset.load(i)
-            t = time.perf_counter()
-            res = predictor.predict(rgb)
-            infer_ms.append((time.perf_counter() - t) * 1e3)
+        for s, res in predictions():
             gts.append(DetGroundTruth(s.image_id, s.height, s.width, s.boxes, s.category_ids))
             keep = [d for d in res.detections if 0 <= d.index < len(mapping) and mapping[d.index] > 0]
             dets.append(DetPrediction(
@@ -84,11 +86,7 @@ def evaluate(predictor: Any, dataset: Any, limit: Optional[int] = None, progress
     else:
         cm = ConfusionMatrix(len(data_labels))
         lut = np.asarray([m if m >= 0 else 254 for m in mapping] + [254] * (256 - len(mapping)), np.uint8)
-        for i in indices:
-            rgb, mask = dataset.load(i)
-            t = time.perf_counter()
-            res = predictor.predict(rgb)
-            infer_ms.append((time.perf_counter() - t) * 1e3)
+        for mask, res in predictions():
             cm.update(lut[res.mask], mask)
         iou = cm.iou()
         out["metrics"] = {"miou": cm.miou(), "pixel_accuracy": cm.pixel_accuracy()}
