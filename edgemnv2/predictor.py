@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -209,7 +208,3 @@ class Predictor:
     def predict(self, image_rgb: np.ndarray) -> TaskResult:
         raw = self.infer(self.preprocess(image_rgb))
         return self.postprocess(raw, image_rgb.shape[:2])
-
-
-def image_paths(items: Sequence[str | os.PathLike]) -> List[Path]:
-    return [Path(p) for p in items]

@@ -7,7 +7,6 @@ records about it; ``base_manifest`` starts the manifest that each target's build
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -170,7 +169,3 @@ def onnx_output_specs(src: ModelSource) -> List[Dict[str, Any]]:
     a = int(ssd_anchors(feature_map_sizes(r)).shape[0])
     return [{"name": "boxes", "shape": [1, a, 4], "layout": "NA4", "dtype": "float32", "activation": "xyxy"},
             {"name": "scores", "shape": [1, a, c], "layout": "NAC", "dtype": "float32", "activation": "softmax"}]
-
-
-def env_path(p: Optional[os.PathLike]) -> Optional[str]:
-    return str(p) if p is not None else None
