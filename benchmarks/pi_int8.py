@@ -38,8 +38,8 @@ def build_ours(work: Path, calib: Path | None, count: int) -> Dict[str, Path]:
     if all((p / "manifest.json").is_file() for p in out.values()):
         return out
     from edgemnv2.labels import read_labels
-    from edgemnv2.source import BuildOptions, ModelSource
-    from edgemnv2.targets.tflite_build import build_pi_bundle
+    from edgemnv2.model_source import BuildOptions, ModelSource
+    from edgemnv2.targets.pi.build import build_pi_bundle
     from edgemnv2.tasks.base import Task
     from tests.support.coral_float import CORAL_NORMALIZATION, coral_float_classifier
     from tests.support.photos import write_photo_folder

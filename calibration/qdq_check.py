@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import EdgeError, MissingDependency
-from ..targets.tensorrt_version import max_onnx_opset, parse_version
+from ..targets.jetson.versions import max_onnx_opset, parse_version
 
 __all__ = ["QdqReport", "check_onnx_for_tensorrt", "require_conformant", "PARSER_OPS"]
 

@@ -53,7 +53,7 @@ def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int
 
     import tensorflow as tf
 
-    from ..targets.tf_graph import new_converter
+    from ..targets.pi.tf_twin import new_converter
 
     conv = new_converter(concrete_fn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..fileio import atomic_write_bytes
-from ..targets.tensorrt_version import features
+from ..targets.jetson.versions import features
 
 __all__ = ["make_entropy_calibrator"]
 
@@ -31,7 +31,7 @@ def make_entropy_calibrator(trt: Any, cuda: Any, batches: Iterable[np.ndarray], 
                             input_shape: Optional[tuple] = None) -> Any:
     """An ``IInt8EntropyCalibrator2`` feeding ``batches`` through device memory, with a calibration cache.
 
-    ``cuda`` is a CUDA backend from ``targets.tensorrt_runner.cuda_backend`` (pycuda or cuda-python),
+    ``cuda`` is a CUDA backend from ``targets.jetson.runner.cuda_backend`` (pycuda or cuda-python),
     used inside its ``active()`` context by the builder. When ``cache_path`` exists, TensorRT reads
     the scales from it and asks for no batches. Refused on TensorRT 10 and later.
     """

@@ -2,7 +2,7 @@
 
 Static shapes, one input ``images`` (1, 3, H, W) float32 RGB normalised as the manifest says, the
 task's output names (``logits``; ``boxes`` + ``scores``). Opset per target: 17 for cpu and pi;
-13 for jetson (``edgemnv2.targets.tensorrt_version.export_opset_for_jetson``): every TensorRT users
+13 for jetson (``edgemnv2.targets.jetson.versions.export_opset_for_jetson``): every TensorRT users
 have (8.2 on JetPack 4 up to 11.x) parses it, and it is the first opset with per-channel Q/DQ.
 Simplified with onnxslim and checked with ``onnx.checker``.
 """

@@ -91,7 +91,7 @@ class Predictor:
     @classmethod
     def from_bundle(cls, bundle: Bundle | str | os.PathLike, threads: Optional[int] = None,
                     **kw: Any) -> Predictor:
-        from .targets.base import open_runner
+        from .targets.registry import open_runner
 
         b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if b.manifest["model"].get("pending"):
@@ -108,7 +108,7 @@ class Predictor:
                    threads: Optional[int] = None, normalization: Optional[Normalization] = None,
                    **kw: Any) -> Predictor:
         """A bare model file: .onnx (our export's normalisation unless told), .tflite, .engine."""
-        from .targets.base import open_runner
+        from .targets.registry import open_runner
 
         runner = open_runner(path, threads=threads, **(kw.pop("runner_kw", {}) or {}))
         names = read_labels(labels) if labels else None

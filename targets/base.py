@@ -11,13 +11,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import EdgeError
 
-__all__ = ["TensorSpec", "Runner", "open_runner", "RUNTIME_FOR_SUFFIX", "check_feeds"]
+__all__ = ["TensorSpec", "Runner", "check_feeds"]
 
 
 @dataclass(frozen=True)
@@ -110,43 +110,3 @@ def check_feeds(feeds: Dict[str, np.ndarray], specs: List[TensorSpec]) -> None:
     for k in feeds:
         if k not in names:
             raise EdgeError(f"unknown input '{k}' (model inputs: {sorted(names)})")
-
-
-def _onnx(path: Path, threads: Optional[int], **kw: Any) -> Runner:
-    from .onnxruntime_runner import OnnxRuntimeRunner
-
-    return OnnxRuntimeRunner(path, threads=threads, **kw)
-
-
-def _tflite(path: Path, threads: Optional[int], **kw: Any) -> Runner:
-    from .tflite_runner import TFLiteRunner
-
-    return TFLiteRunner(path, threads=threads, **kw)
-
-
-def _tensorrt(path: Path, threads: Optional[int], **kw: Any) -> Runner:
-    from .tensorrt_runner import TensorRTRunner
-
-    return TensorRTRunner(path, **kw)
-
-
-RUNTIME_FOR_SUFFIX: Dict[str, Callable[..., Runner]] = {
-    ".onnx": _onnx,
-    ".tflite": _tflite,
-    ".engine": _tensorrt,
-    ".plan": _tensorrt,
-}
-
-
-def open_runner(path: str | os.PathLike, threads: Optional[int] = None, **kw: Any) -> Runner:
-    """A (not yet activated) runner for a model file, chosen by its suffix."""
-    path = Path(path)
-    if not path.exists():
-        raise EdgeError(f"model file {path} does not exist", "check the path")
-    if path.is_dir():
-        raise EdgeError(f"model path {path} is a directory", "use --bundle DIR for a bundle, --model FILE for a file")
-    factory = RUNTIME_FOR_SUFFIX.get(path.suffix.lower())
-    if factory is None:
-        raise EdgeError(f"unsupported model file type '{path.suffix}' for {path.name}",
-                        "pass a .onnx, .tflite or .engine file")
-    return factory(path, threads, **kw)

@@ -42,8 +42,8 @@ def cli():
 
 
 def _build_cpu(tmp: Path, task: str, width: float, res: int, **kw) -> Path:
-    from edgemnv2.source import BuildOptions
-    from edgemnv2.targets.cpu_build import build_cpu_bundle
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.cpu.build import build_cpu_bundle
 
     out = tmp / f"{task}-cpu"
     build_cpu_bundle(BuildOptions(task=task, out=out, width_mult=width, resolution=res, **kw))

@@ -189,8 +189,8 @@ def test_pipeline_and_eval(cpu_bundles, cli, tmp_path: Path) -> None:
 # -- other runtimes ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pi_bundle(tmp_path_factory, cli) -> Path:
-    if importlib.util.find_spec("edgemnv2.targets.tflite_runner") is None:
-        pytest.skip("targets/tflite_runner.py is not there yet")
+    if importlib.util.find_spec("edgemnv2.targets.pi.runner") is None:
+        pytest.skip("targets/pi/runner.py is not there yet")
     pytest.importorskip("tensorflow")
     out = tmp_path_factory.mktemp("pi") / "classify-pi"
     proc = cli(["build", "--target", "pi", "--task", "classify", "--width-mult", 0.35, "--resolution", 96,
@@ -215,8 +215,8 @@ def test_coral_model_with_and_without_matplotlib(coral_dir: Path, cli, tmp_path:
     """Coral's uint8 MobileNetV2 on LiteRT (this venv) and on tflite-runtime 2.14 (a venv without
     matplotlib, like a Pi): both write valid reports; the second one's HTML says how to get plots;
     `report merge` here renders the comparison with plots."""
-    if importlib.util.find_spec("edgemnv2.targets.tflite_runner") is None:
-        pytest.skip("targets/tflite_runner.py is not there yet")
+    if importlib.util.find_spec("edgemnv2.targets.pi.runner") is None:
+        pytest.skip("targets/pi/runner.py is not there yet")
     model = coral_dir / "mobilenet_v2_1.0_224_quant.tflite"
     args = ["--model", model, "--task", "classify", "--labels", coral_dir / "imagenet_labels.txt",
             "--image", coral_dir / "cat.bmp", "--runs", 15, "--warmup", 2]
@@ -376,8 +376,8 @@ def test_jetson_bundle_pending_then_on_tensorrt_standins(cli, tmp_path: Path, mo
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is installed here")
     pytest.importorskip("torch")
-    if importlib.util.find_spec("edgemnv2.targets.tensorrt_runner") is None:
-        pytest.skip("targets/tensorrt_runner.py is not there yet")
+    if importlib.util.find_spec("edgemnv2.targets.jetson.runner") is None:
+        pytest.skip("targets/jetson/runner.py is not there yet")
     import trt_standins as standin
 
     from edgemnv2.cli.main import main

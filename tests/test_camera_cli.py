@@ -163,7 +163,7 @@ def _still_video(photo: Path, path: Path, n: int = 4) -> Path:
 
 
 def test_coral_classifier_video_of_photo_matches_predict(coral_dir, cli, tmp_path):
-    pytest.importorskip("edgemnv2.targets.tflite_runner")
+    pytest.importorskip("edgemnv2.targets.pi.runner")
     model, labels = coral_dir / "mobilenet_v2_1.0_224_quant.tflite", coral_dir / "imagenet_labels.txt"
     r = cli(["predict", "--model", model, "--task", "classify", "--labels", labels, "--json", coral_dir / "cat.bmp"])
     assert r.returncode == 0, r.stderr
@@ -179,7 +179,7 @@ def test_coral_classifier_video_of_photo_matches_predict(coral_dir, cli, tmp_pat
 
 
 def test_coral_segmenter_video_of_photo_matches_predict(coral_dir, cli, tmp_path):
-    pytest.importorskip("edgemnv2.targets.tflite_runner")
+    pytest.importorskip("edgemnv2.targets.pi.runner")
     model = coral_dir / "deeplabv3_mnv2_pascal_quant.tflite"
     labels = coral_dir / "pascal_voc_segmentation_labels.txt"
     photo = coral_dir / "bird_segmentation.bmp"
@@ -201,10 +201,10 @@ def test_coral_segmenter_video_of_photo_matches_predict(coral_dir, cli, tmp_path
 @pytest.fixture(scope="module")
 def pi_bundles(tmp_path_factory):
     """Tiny fp32 TFLite (Pi) bundles, built on first use per task."""
-    pytest.importorskip("edgemnv2.targets.tflite_runner")
-    tb = pytest.importorskip("edgemnv2.targets.tflite_build")
+    pytest.importorskip("edgemnv2.targets.pi.runner")
+    tb = pytest.importorskip("edgemnv2.targets.pi.build")
     pytest.importorskip("tensorflow")
-    from edgemnv2.source import BuildOptions
+    from edgemnv2.model_source import BuildOptions
 
     tmp = tmp_path_factory.mktemp("pi-bundles")
     sizes = {"classify": (96, 10), "detect": (160, 4), "segment": (128, 5)}

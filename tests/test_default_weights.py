@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from edgemnv2.source import default_weights
+from edgemnv2.model_source import default_weights
 from edgemnv2.tasks.base import Task
 
 BARS = {"classify": ("top1", 0.95), "detect": ("map50", 0.80), "segment": ("miou", 0.80)}

@@ -19,10 +19,10 @@ HEAVY = ("torch", "tensorflow", "onnx", "keras", "tf_keras", "onnxslim")
 
 # Host-only modules: export, conversion, calibration, training. Everything else must stay light.
 HOST_ONLY_PREFIXES = (
-    "edgemnv2.models", "edgemnv2.export", "edgemnv2.source", "edgemnv2.train", "edgemnv2.training",
-    "edgemnv2.calibration", "edgemnv2.targets.cpu_build", "edgemnv2.targets.tflite_build",
-    "edgemnv2.targets.keras_builder", "edgemnv2.targets.tensorrt_build", "edgemnv2.targets.tf_graph",
-    "edgemnv2.targets.onnx_source",
+    "edgemnv2.models", "edgemnv2.export", "edgemnv2.model_source", "edgemnv2.train", "edgemnv2.training",
+    "edgemnv2.calibration", "edgemnv2.targets.cpu.build", "edgemnv2.targets.pi.build",
+    "edgemnv2.targets.keras_builder", "edgemnv2.targets.jetson.export", "edgemnv2.targets.pi.tf_twin",
+    "edgemnv2.onnx_import",
     "edgemnv2.cli.selftest_host",
 )
 # Device modules that need a runtime which may be absent here (they import it lazily anyway).
@@ -47,7 +47,7 @@ def device_modules() -> list:
 
 def test_there_are_device_modules_to_check():
     mods = device_modules()
-    for expected in ("edgemnv2.tasks.detect", "edgemnv2.targets.onnxruntime_runner", "edgemnv2.predictor",
+    for expected in ("edgemnv2.tasks.detect", "edgemnv2.targets.cpu.runner", "edgemnv2.predictor",
                      "edgemnv2.cli.main", "edgemnv2.bundle"):
         assert expected in mods
 

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from edgemnv2.export import export_onnx  # noqa: E402
 from edgemnv2.models.zoo import build_model, model_outputs  # noqa: E402
-from edgemnv2.targets.onnxruntime_runner import OnnxRuntimeRunner  # noqa: E402
+from edgemnv2.targets.cpu.runner import OnnxRuntimeRunner  # noqa: E402
 
 
 def _randomise_bn(model: torch.nn.Module, seed: int) -> None:

@@ -18,7 +18,7 @@ def real_tensorrt():
     if importlib.util.find_spec("tensorrt") is None:
         pytest.skip("TensorRT is not installed here")
     from edgemnv2.errors import EdgeError
-    from edgemnv2.targets.tensorrt_runner import cuda_backend, import_tensorrt
+    from edgemnv2.targets.jetson.runner import cuda_backend, import_tensorrt
 
     trt = import_tensorrt()
     if getattr(trt, "__standin__", False):

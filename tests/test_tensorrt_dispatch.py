@@ -19,8 +19,8 @@ import trt_standins as standin
 
 from edgemnv2.bundle import load_bundle
 from edgemnv2.errors import EdgeError
+from edgemnv2.model_source import BuildOptions
 from edgemnv2.predictor import Predictor
-from edgemnv2.source import BuildOptions
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -31,7 +31,7 @@ def host_bundles(tmp_path_factory):
     """Jetson bundles built on this host (no TensorRT): pending engines, ONNX inside."""
     import cv2
 
-    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
+    from edgemnv2.targets.jetson.export import build_jetson_bundle
 
     tmp = tmp_path_factory.mktemp("jetson-host")
     calib = tmp / "calib"
@@ -78,7 +78,7 @@ def test_host_bundle_is_pending_and_says_so(host_bundles):
 
 
 def _reference(bundle, onnx_name, image):
-    from edgemnv2.targets.onnxruntime_runner import OnnxRuntimeRunner
+    from edgemnv2.targets.cpu.runner import OnnxRuntimeRunner
 
     b = load_bundle(bundle)
     pred = Predictor(OnnxRuntimeRunner(bundle / onnx_name, optimize=False), b.task, b.labels, b.normalization,
@@ -93,7 +93,7 @@ def _reference(bundle, onnx_name, image):
     ("11.0.0.7", 0, "model.fp16.onnx", []),  # strongly typed: precision from the ONNX, no flags
 ])
 def test_finish_and_run_fp16(version, expect_network_flags, onnx_used, flags, bundle_copy, monkeypatch):
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls16")
     standin.install(monkeypatch, version)
@@ -131,7 +131,7 @@ def test_finish_and_run_fp16(version, expect_network_flags, onnx_used, flags, bu
 
 def test_bindings_api_before_8_5_on_nano(bundle_copy, monkeypatch):
     """TensorRT 8.2 (JetPack 4.6, Nano): bindings API, max_workspace_size, fp16 works."""
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("det16")
     standin.install(monkeypatch, "8.2.1.8", gpu="NVIDIA Tegra X1", cc=(5, 3))
@@ -151,7 +151,7 @@ def test_bindings_api_before_8_5_on_nano(bundle_copy, monkeypatch):
 @pytest.mark.parametrize("version,flags", [("8.5.2.2", ["INT8", "FP16"]), ("10.3.0.30", ["INT8", "FP16"]),
                                            ("11.1.0.2", [])])
 def test_int8_builds_from_qdq(version, flags, bundle_copy, monkeypatch):
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls8")
     standin.install(monkeypatch, version)
@@ -165,7 +165,7 @@ def test_int8_builds_from_qdq(version, flags, bundle_copy, monkeypatch):
 
 
 def test_int8_refused_on_nano(bundle_copy, monkeypatch):
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls8")
     before = (root / "manifest.json").read_text()
@@ -177,7 +177,7 @@ def test_int8_refused_on_nano(bundle_copy, monkeypatch):
 
 
 def test_engine_mismatch_gives_rebuild_command(bundle_copy, monkeypatch):
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls16")
     standin.install(monkeypatch, "8.5.2.2")
@@ -192,7 +192,7 @@ def test_engine_mismatch_gives_rebuild_command(bundle_copy, monkeypatch):
     with pytest.raises(EdgeError, match="compute 8.7.*compute 7.2"):
         Predictor.from_bundle(root).activate()
     # without a manifest the engine itself is refused by (stand-in) TensorRT: still one line + rebuild hint
-    from edgemnv2.targets.tensorrt_runner import TensorRTRunner
+    from edgemnv2.targets.jetson.runner import TensorRTRunner
 
     standin.install(monkeypatch, "10.3.0.30")
     with pytest.raises(EdgeError, match="cannot deserialize"):
@@ -200,7 +200,7 @@ def test_engine_mismatch_gives_rebuild_command(bundle_copy, monkeypatch):
 
 
 def test_cuda_python_fallback_and_thread_ownership(bundle_copy, monkeypatch):
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls16")
     standin.install(monkeypatch, "10.3.0.30", cuda="cuda-python")
@@ -232,7 +232,7 @@ def test_cuda_python_fallback_and_thread_ownership(bundle_copy, monkeypatch):
 
 
 def test_dla_settings(bundle_copy, monkeypatch):
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls16")
     standin.install(monkeypatch, "8.5.2.2")
@@ -250,7 +250,7 @@ def test_parser_errors_name_the_node(tmp_path, monkeypatch):
     import onnx
     from onnx import TensorProto, helper
 
-    from edgemnv2.targets.tensorrt_build import build_engine
+    from edgemnv2.targets.jetson.engine import build_engine
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="relu0"),
                                helper.make_node("Hardmax", ["r"], ["y"], name="head")], "g",
@@ -285,7 +285,7 @@ def test_legacy_entropy_calibrator_only_before_10(tmp_path, monkeypatch):
     import ctypes
 
     from edgemnv2.calibration.trt_legacy_calibrator import make_entropy_calibrator
-    from edgemnv2.targets.tensorrt_runner import cuda_backend
+    from edgemnv2.targets.jetson.runner import cuda_backend
 
     trt = standin.install(monkeypatch, "8.5.2.2")
     cuda = cuda_backend()
@@ -312,7 +312,7 @@ def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
     """A Jetson has TensorRT but usually no torch / onnx / onnxruntime: finishing and running still work."""
     import sys
 
-    from edgemnv2.targets.tensorrt_build import finish_jetson_bundle
+    from edgemnv2.targets.jetson.engine import finish_jetson_bundle
 
     root = bundle_copy("cls8")
     standin.install(monkeypatch, "8.5.2.2")
@@ -329,7 +329,7 @@ def test_int8_quality_on_a_labelled_set(tmp_path):
     """opts.extra['eval'] (as on the Pi target): every --calib image calibrates, the labelled set evaluates."""
     import cv2
 
-    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
+    from edgemnv2.targets.jetson.export import build_jetson_bundle
 
     rng = np.random.default_rng(3)
     for folder in ("calib/a", "lab/class_0", "lab/class_3"):

@@ -26,7 +26,7 @@ pytest.importorskip("skimage")
 @pytest.fixture(scope="module")
 def coral_source(coral_dir: Path):
     from edgemnv2.labels import read_labels
-    from edgemnv2.source import ModelSource
+    from edgemnv2.model_source import ModelSource
     from edgemnv2.tasks.base import Task
     from tests.support.coral_float import CORAL_NORMALIZATION, coral_float_classifier
 
@@ -41,8 +41,8 @@ def calib(tmp_path_factory, coral_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def qdq_bundle(tmp_path_factory, coral_source, calib) -> Path:
-    from edgemnv2.source import BuildOptions
-    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.jetson.export import build_jetson_bundle
 
     out = tmp_path_factory.mktemp("jetson-int8") / "bundle"
     build_jetson_bundle(BuildOptions(task="classify", out=out, target="jetson", precision="int8", calib=calib,
@@ -54,8 +54,8 @@ def test_qdq_int8_of_trained_model(qdq_bundle: Path, coral_dir: Path, tmp_path: 
     from edgemnv2.bundle import load_bundle
     from edgemnv2.imageio import list_images, read_rgb
     from edgemnv2.predictor import Predictor
-    from edgemnv2.targets.onnxruntime_runner import OnnxRuntimeRunner
-    from edgemnv2.targets.tensorrt_build import int8_quality
+    from edgemnv2.targets.cpu.runner import OnnxRuntimeRunner
+    from edgemnv2.targets.jetson.export import int8_quality
 
     b = load_bundle(qdq_bundle)
     m = b.manifest
@@ -86,8 +86,8 @@ def test_max_drop_gate_fails_the_build_and_writes_nothing(qdq_bundle: Path, cora
                                                           tmp_path: Path) -> None:
     from edgemnv2.bundle import load_bundle
     from edgemnv2.errors import EdgeError
-    from edgemnv2.source import BuildOptions
-    from edgemnv2.targets.tensorrt_build import build_jetson_bundle
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.jetson.export import build_jetson_bundle
 
     drop = load_bundle(qdq_bundle).manifest["reports"]["accuracy"]["drop"]
     assert drop > 0  # a trained model loses something in int8 on 12 photos

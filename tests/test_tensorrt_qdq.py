@@ -22,7 +22,7 @@ def models(tmp_path_factory):
     from edgemnv2.calibration.qdq import quantize_qdq
     from edgemnv2.export import export_onnx
     from edgemnv2.models.zoo import build_model, model_outputs
-    from edgemnv2.targets.tensorrt_version import export_opset_for_jetson
+    from edgemnv2.targets.jetson.versions import export_opset_for_jetson
     from edgemnv2.tasks.preprocess import IMAGENET
 
     tmp = tmp_path_factory.mktemp("qdq")

@@ -1,10 +1,10 @@
-"""The TensorRT version decisions (pure functions in targets/tensorrt_version.py)."""
+"""The TensorRT version decisions (pure functions in targets/jetson/versions.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgemnv2.targets import tensorrt_version as tv
+from edgemnv2.targets.jetson import versions as tv
 
 
 @pytest.mark.parametrize("text,expected", [

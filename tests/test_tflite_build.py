@@ -54,8 +54,8 @@ def photos(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def pi_bundles(tmp_path_factory, photos: Path) -> Dict[str, Path]:
     """{"<task>-<precision>": bundle dir} for fp32 and int8 of every task, plus classify fp16."""
-    from edgemnv2.source import BuildOptions
-    from edgemnv2.targets.tflite_build import build_pi_bundle
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.pi.build import build_pi_bundle
 
     tmp = tmp_path_factory.mktemp("pi-bundles")
     out: Dict[str, Path] = {}
@@ -195,8 +195,8 @@ def test_fp32_bundle_matches_pytorch_end_to_end(pi_bundles, photos: Path) -> Non
 def test_int8_evaluated_on_labelled_set(tmp_path: Path, photos: Path) -> None:
     """With a labelled eval set (opts.extra["eval"]) the report uses real labels: mIoU of each and the delta."""
     synthetic = pytest.importorskip("edgemnv2.data.synthetic")
-    from edgemnv2.source import BuildOptions
-    from edgemnv2.targets.tflite_build import build_pi_bundle
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.pi.build import build_pi_bundle
 
     data = synthetic.write_dataset(tmp_path / "data", "segment", {"val": 4}, size=96, seed=0)
     width, res, _ = TINY["segment"]

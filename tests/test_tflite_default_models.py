@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgemnv2.source import default_weights
+from edgemnv2.model_source import default_weights
 from edgemnv2.tasks.base import Task
 
 pytest.importorskip("tensorflow")
@@ -24,8 +24,8 @@ def test_default_model_int8_quality(task: str, tmp_path: Path) -> None:
     if meta is None:
         pytest.skip(f"no built-in default {task} model in edgemnv2/weights/ yet")
     synthetic = pytest.importorskip("edgemnv2.data.synthetic")
-    from edgemnv2.source import BuildOptions
-    from edgemnv2.targets.tflite_build import build_pi_bundle
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.pi.build import build_pi_bundle
 
     seed = int(meta.get("seed", 0)) + 1000  # images the default model was not trained on
     data = synthetic.write_dataset(tmp_path / "data", task, {"calib": 30, "val": 15},

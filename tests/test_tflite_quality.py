@@ -28,8 +28,8 @@ def coral_float(coral_dir: Path):
 @pytest.fixture(scope="session")
 def coral_int8_bundle(tmp_path_factory, coral_dir: Path, coral_float) -> Path:
     from edgemnv2.labels import read_labels
-    from edgemnv2.source import BuildOptions, ModelSource
-    from edgemnv2.targets.tflite_build import build_pi_bundle
+    from edgemnv2.model_source import BuildOptions, ModelSource
+    from edgemnv2.targets.pi.build import build_pi_bundle
     from edgemnv2.tasks.base import Task
     from tests.support.coral_float import CORAL_NORMALIZATION
 

@@ -44,7 +44,7 @@ def test_coral_deeplab_bird_mask(coral_dir: Path, tmp_path: Path, runtime: str) 
 
 
 def test_runner_reads_quantization_and_threads(coral_dir: Path) -> None:
-    from edgemnv2.targets.tflite_runner import TFLiteRunner
+    from edgemnv2.targets.pi.runner import TFLiteRunner
 
     with TFLiteRunner(coral_dir / "mobilenet_v2_1.0_224_quant.tflite", threads=2) as r:
         (inp,), (out,) = r.input_specs(), r.output_specs()
@@ -62,7 +62,7 @@ def test_runner_reads_quantization_and_threads(coral_dir: Path) -> None:
 def test_tflite_runtime_214_is_used(coral_dir: Path) -> None:
     """The 2.14 environment really runs tflite_runtime (LiteRT is not installed there)."""
     py = python_for("tflite_runtime")
-    code = ("from edgemnv2.targets.tflite_runner import TFLiteRunner as R; import sys; "
+    code = ("from edgemnv2.targets.pi.runner import TFLiteRunner as R; import sys; "
             "r = R(sys.argv[1]).activate(); d = r.describe(); print(d['runtime'], d['version'])")
     proc = subprocess.run([py, "-c", code, str(coral_dir / "mobilenet_v2_1.0_224_quant.tflite")],
                           capture_output=True, text=True)
@@ -110,7 +110,7 @@ def test_not_a_tflite_file(tmp_path: Path, cli) -> None:
 
 def test_runner_module_is_light(tmp_path: Path) -> None:
     """Device side: importing and using the runner pulls in neither TensorFlow nor PyTorch."""
-    code = ("import sys, edgemnv2.targets.tflite_runner as m; m.load_interpreter_class(); "
+    code = ("import sys, edgemnv2.targets.pi.runner as m; m.load_interpreter_class(); "
             "bad = [x for x in ('tensorflow', 'torch', 'onnx') if x in sys.modules]; print(bad); "
             "sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -119,7 +119,7 @@ def test_runner_module_is_light(tmp_path: Path) -> None:
 
 def test_copy_of_coral_model_outside_shared(coral_dir: Path, tmp_path: Path) -> None:
     """A bare .tflite anywhere (not only ../shared) runs through open_runner's suffix dispatch."""
-    from edgemnv2.targets.base import open_runner
+    from edgemnv2.targets.registry import open_runner
 
     dst = tmp_path / "m.tflite"
     shutil.copy(coral_dir / "mobilenet_v2_1.0_224_quant.tflite", dst)

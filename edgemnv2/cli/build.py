@@ -66,13 +66,13 @@ def build(
       edgemnv2 build --target jetson --task segment --precision int8 --calib images/ --out bundles/seg-jetson
     """
     from ..errors import EdgeError
-    from ..source import BuildOptions
+    from ..model_source import BuildOptions
     from ..ui import say
 
     if bundle is not None:
         if target is not Target.jetson:
             raise EdgeError("--bundle finishes Jetson bundles only", "add --target jetson")
-        from ..targets.tensorrt_build import finish_jetson_bundle
+        from ..targets.jetson.engine import finish_jetson_bundle
 
         finish_jetson_bundle(bundle, workspace_mb=workspace, dla_core=dla_core, progress=say)
         return
@@ -93,11 +93,11 @@ def build(
                         threads=threads, seed=seed,
                         extra={"eval": eval_data, "eval_count": eval_count} if eval_data is not None else {})
     if target is Target.cpu:
-        from ..targets.cpu_build import build_cpu_bundle as builder
+        from ..targets.cpu.build import build_cpu_bundle as builder
     elif target is Target.pi:
-        from ..targets.tflite_build import build_pi_bundle as builder  # type: ignore[no-redef]
+        from ..targets.pi.build import build_pi_bundle as builder  # type: ignore[no-redef]
     else:
-        from ..targets.tensorrt_build import build_jetson_bundle as builder  # type: ignore[no-redef]
+        from ..targets.jetson.export import build_jetson_bundle as builder  # type: ignore[no-redef]
     manifest = builder(opts, progress=say)
     _summary(out, manifest)
 

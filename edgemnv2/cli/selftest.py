@@ -61,8 +61,8 @@ def prepare(work: Path, tasks: List[str], precisions: List[str], say: Callable[[
 
     from ..bundle import load_bundle
     from ..errors import MissingDependency
+    from ..model_source import BuildOptions, default_weights
     from ..predictor import Predictor
-    from ..source import BuildOptions, default_weights
     from ..tasks.base import Task
 
     try:
@@ -73,8 +73,8 @@ def prepare(work: Path, tasks: List[str], precisions: List[str], say: Callable[[
                                 "'edgemnv2 selftest --target jetson --prepare DIR' on a host, copy DIR here, then "
                                 "'edgemnv2 selftest --target jetson --work DIR')") from None
     from ..fileio import atomic_write_bytes
-    from ..targets.onnxruntime_runner import OnnxRuntimeRunner
-    from ..targets.tensorrt_build import build_jetson_bundle
+    from ..targets.cpu.runner import OnnxRuntimeRunner
+    from ..targets.jetson.export import build_jetson_bundle
 
     work.mkdir(parents=True, exist_ok=True)
     calib = work / "calib"
@@ -145,8 +145,8 @@ def run_checks(bundles: List[Path], say: Callable[[str], None], workspace_mb: in
 
     from ..bundle import load_bundle
     from ..errors import EdgeError
-    from ..targets.tensorrt_build import finish_jetson_bundle
-    from ..targets.tensorrt_runner import TensorRTRunner
+    from ..targets.jetson.engine import finish_jetson_bundle
+    from ..targets.jetson.runner import TensorRTRunner
 
     rows: List[Dict[str, Any]] = []
     device: Dict[str, Any] = {}
@@ -232,7 +232,7 @@ def selftest(
     Without TensorRT it says so and exits 1. Jetson without torch: --prepare on a host, copy --work here, rerun.
     """
     from ..errors import EdgeError
-    from ..targets.tensorrt_build import tensorrt_here
+    from ..targets.jetson.engine import tensorrt_here
     from ..ui import say
 
     task_list = [t.strip() for t in tasks.split(",") if t.strip()]

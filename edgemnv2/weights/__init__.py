@@ -1,1 +1,2 @@
-"""Built-in default weights (``<task>.safetensors`` + ``<task>.json``), read by ``edgemnv2.source.default_weights``."""
+"""Built-in default weights (``<task>.safetensors`` + ``<task>.json``), read by
+``edgemnv2.model_source.default_weights``."""

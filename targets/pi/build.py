@@ -1,7 +1,7 @@
 """Raspberry Pi bundle (``edgemnv2 build --target pi``): a .tflite model for LiteRT / tflite-runtime (host side).
 
 Steps: (int8: read and check the calibration images first, so bad ``--calib`` input fails in
-seconds) -> PyTorch model -> its TensorFlow twin (``targets/tf_graph.py``) -> TFLiteConverter
+seconds) -> PyTorch model -> its TensorFlow twin (``targets/pi/tf_twin.py``) -> TFLiteConverter
 fp32 / fp16 / full-integer int8 -> fp32 parity vs PyTorch (<= 1e-4 on classification logits, else
 the build fails) -> int8: quality vs fp32 on held-out images in task terms, gated by ``--max-drop``
 -> bundle written atomically (nothing is left behind on any failure).
@@ -20,12 +20,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from ..bundle import library_versions, write_manifest
-from ..errors import EdgeError, MissingDependency
-from ..fileio import atomic_write_bytes, atomic_write_text, staged_dir
-from ..labels import labels_text
-from ..source import BuildOptions, ModelSource, base_manifest, onnx_output_specs, resolve_source
-from ..tasks.base import Task
+from ...bundle import library_versions, write_manifest
+from ...errors import EdgeError, MissingDependency
+from ...fileio import atomic_write_bytes, atomic_write_text, staged_dir
+from ...labels import labels_text
+from ...model_source import BuildOptions, ModelSource, base_manifest, onnx_output_specs, resolve_source
+from ...tasks.base import Task
 
 __all__ = ["build_pi_bundle", "convert_float", "tflite_parity", "PARITY_LIMIT", "PRECISIONS"]
 
@@ -47,13 +47,13 @@ def _tensorflow() -> Any:
 def convert_float(concrete_fn: Any, precision: str = "fp32") -> bytes:
     """fp32 (or fp16-weight) .tflite bytes with float32 input and outputs."""
     tf = _tensorflow()
-    from .tf_graph import new_converter
+    from .tf_twin import new_converter
 
     conv = new_converter(concrete_fn)
     if precision == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    from ..interrupts import signals_deferred
+    from ...interrupts import signals_deferred
 
     with signals_deferred():  # native converter: take Ctrl-C after it returns
         return conv.convert()
@@ -78,7 +78,7 @@ def _torch_reference(src: ModelSource, pixels: np.ndarray) -> List[np.ndarray]:
 def tflite_parity(src: ModelSource, tflite_path: Path, n: int = 2, seed: int = 0,
                   threads: Optional[int] = None) -> Dict[str, Any]:
     """Max abs difference of a float .tflite vs PyTorch on the same random pixel images, per output."""
-    from .tflite_runner import TFLiteRunner
+    from .runner import TFLiteRunner
 
     rng = np.random.default_rng(seed)
     r = src.resolution
@@ -97,7 +97,7 @@ def tflite_parity(src: ModelSource, tflite_path: Path, n: int = 2, seed: int = 0
 
 
 def _load_calibration(opts: BuildOptions, say: Callable[[str], None]) -> Any:
-    from ..calibration.images import load_calibration_images
+    from ...calibration.images import load_calibration_images
 
     calib = load_calibration_images(opts.calib, opts.calib_count, allow_fewer=True, seed=opts.seed)
     if len(calib.images) < 2:
@@ -150,7 +150,7 @@ def _output_position(spec: Any) -> int:
 
 
 def _op_counts(path: Path) -> Dict[str, int]:
-    from .tflite_runner import TFLiteRunner
+    from .runner import TFLiteRunner
 
     with TFLiteRunner(path, xnnpack=False) as r:
         return r.op_counts()
@@ -177,8 +177,8 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
     for note in src.notes:
         say(note)
     tf_ = _tensorflow()
-    from .tf_graph import concrete_function
-    from .tflite_runner import TFLiteRunner
+    from .runner import TFLiteRunner
+    from .tf_twin import concrete_function
 
     say(f"building the TensorFlow graph (tensorflow {tf_.__version__})")
     cf = concrete_function(src.model, src.task.value, src.resolution, src.normalization.mean, src.normalization.std)
@@ -206,13 +206,13 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
         with TFLiteRunner(model_path, threads=opts.threads) as runner:
             io = _io_specs(src, runner)
         if prec == "int8":
-            from ..calibration.tflite_int8 import check_pixel_input
+            from ...calibration.tflite_int8 import check_pixel_input
 
             check_pixel_input(io["input"].get("quantization"))
         atomic_write_text(tmp / "labels.txt", labels_text(src.labels))
         manifest = base_manifest(src, "pi", prec, MODEL_FILE, "tflite", io["input"], io["outputs"])
         manifest["model"].update(converter=f"tensorflow {tf_.__version__} TFLiteConverter (from_concrete_functions)",
-                                 graph="edgemnv2.targets.tf_graph", ops=_op_counts(model_path))
+                                 graph="edgemnv2.targets.pi.tf_twin", ops=_op_counts(model_path))
         manifest["calibration"] = calibration
         manifest["reports"] = reports
         if prec == "int8" and src.origin == "random":
@@ -220,7 +220,7 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
         manifest["versions"] = library_versions("torch", "tensorflow", "tensorflow-cpu", "ai-edge-litert", "numpy")
         manifest = write_manifest(tmp, manifest)
         if "accuracy" in reports:
-            from ..calibration.quality import check_max_drop
+            from ...calibration.quality import check_max_drop
 
             check_max_drop(reports["accuracy"], opts.max_drop)
     return manifest
@@ -229,13 +229,13 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
 def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: Path, model_path: Path,
           say: Callable[[str], None]) -> tuple:
     """Calibrate, convert and evaluate int8; returns (manifest calibration, quality report)."""
-    from ..calibration.quality import compare, split_holdout
-    from ..calibration.tflite_int8 import METHOD, PIXELS, convert_int8
-    from ..predictor import Predictor
-    from .tflite_runner import TFLiteRunner
+    from ...calibration.quality import compare, split_holdout
+    from ...calibration.tflite_int8 import METHOD, PIXELS, convert_int8
+    from ...predictor import Predictor
+    from .runner import TFLiteRunner
 
     if opts.extra.get("eval"):
-        from ..calibration.quality import labelled_eval_set
+        from ...calibration.quality import labelled_eval_set
 
         eval_images, targets, eval_from = labelled_eval_set(src.task, src.labels, opts.extra["eval"],
                                                             int(opts.extra.get("eval_count", 200)), say)
@@ -248,7 +248,7 @@ def _int8(opts: BuildOptions, src: ModelSource, cf: Any, calib: Any, fp32_path: 
         eval_images = [calib.images[i] for i in held_idx]
         targets = None
         if src.task is Task.classify and calib.targets is not None:
-            from ..calibration.quality import folder_class_targets
+            from ...calibration.quality import folder_class_targets
 
             targets = folder_class_targets(calib.class_names, [calib.targets[i] for i in held_idx], src.labels)
         eval_from = "held out from --calib"

@@ -6,14 +6,14 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from ..bundle import library_versions, write_manifest
-from ..errors import EdgeError
-from ..export import OPSET_FOR_TARGET, export_onnx
-from ..fileio import atomic_write_text, staged_dir
-from ..labels import labels_text
-from ..models.zoo import model_outputs
-from ..source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
-from .onnxruntime_runner import OnnxRuntimeRunner
+from ...bundle import library_versions, write_manifest
+from ...errors import EdgeError
+from ...export import OPSET_FOR_TARGET, export_onnx
+from ...fileio import atomic_write_text, staged_dir
+from ...labels import labels_text
+from ...model_source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+from ...models.zoo import model_outputs
+from .runner import OnnxRuntimeRunner
 
 __all__ = ["build_cpu_bundle", "onnx_parity", "export_source"]
 
@@ -28,7 +28,7 @@ def onnx_parity(src: ModelSource, onnx_path, n: int = 2, seed: int = 0) -> Dict[
     """Max abs difference of ONNX Runtime vs PyTorch outputs on the same random preprocessed inputs."""
     import torch
 
-    from .onnxruntime_runner import OnnxRuntimeRunner as _Ort
+    from .runner import OnnxRuntimeRunner as _Ort
 
     rng = np.random.default_rng(seed)
     worst = 0.0
@@ -74,8 +74,8 @@ def build_cpu_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str,
 
 def _build_from_onnx(opts: BuildOptions, say: Callable[[str], None]) -> Dict[str, Any]:
     """Take the user's ONNX file as-is: check it fits the task, copy it, record what it is."""
-    from ..fileio import sha256_file
-    from .onnx_source import copy_onnx_model
+    from ...fileio import sha256_file
+    from ...onnx_import import copy_onnx_model
 
     assert opts.onnx is not None
     say(f"taking {opts.onnx.name} as-is (no PyTorch reference: parity not checked)")

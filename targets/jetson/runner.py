@@ -4,7 +4,7 @@ Python 3.8 compatible (JetPack 5). Imports TensorRT and CUDA bindings only when 
 
 * I/O API: the name API (``num_io_tensors``, ``set_tensor_address``, ``execute_async_v3``) from
   TensorRT 8.5 on; the bindings API (``execute_async_v2``) only before 8.5 (JetPack 4.6). The choice
-  is ``tensorrt_version.use_name_api(trt.__version__)``.
+  is ``versions.use_name_api(trt.__version__)``.
 * CUDA: pycuda (``pagelocked_empty`` + ``mem_alloc`` + ``Stream``; async copies, one synchronize)
   with the device's primary context pushed around every call and popped after, so the thread that
   loads or runs the model owns the context while it works (safe in a camera app's worker thread);
@@ -23,9 +23,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import EdgeError
-from .base import Runner, TensorSpec
-from .tensorrt_version import check_engine_compat, use_name_api
+from ...errors import EdgeError
+from ..base import Runner, TensorSpec
+from .versions import check_engine_compat, use_name_api
 
 __all__ = ["TensorRTRunner", "cuda_backend", "device_facts", "l4t_release", "rebuild_command", "import_tensorrt"]
 

@@ -97,7 +97,7 @@ class _Builder:
         """Runs torch layers in order: ConvBNReLU, InvertedResidual, [Conv2d, BatchNorm2d?] pairs."""
         from torch import nn
 
-        from ..models.mobilenetv2 import ConvBNReLU, InvertedResidual
+        from ...models.mobilenetv2 import ConvBNReLU, InvertedResidual
 
         layers = list(layers)
         i = 0
@@ -144,8 +144,8 @@ def _classify(b: _Builder, model: Any, x: Any) -> List[Any]:
 
 
 def _detect(b: _Builder, model: Any, x: Any) -> List[Any]:
-    from ..models.ssdlite import _MAX_LOG_SCALE
-    from ..tasks.detect import BOX_SCALES
+    from ...models.ssdlite import _MAX_LOG_SCALE
+    from ...tasks.detect import BOX_SCALES
 
     tf = b.tf
     feats = []

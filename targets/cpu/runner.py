@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..errors import EdgeError, MissingDependency
-from .base import Runner, TensorSpec
+from ...errors import EdgeError, MissingDependency
+from ..base import Runner, TensorSpec
 
 __all__ = ["OnnxRuntimeRunner", "ORT_DTYPES"]
 

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import EdgeError, MissingDependency
-from ..labels import check_label_count, default_labels, read_labels
-from ..source import BuildOptions
-from ..tasks.base import Task
+from .errors import EdgeError, MissingDependency
+from .labels import check_label_count, default_labels, read_labels
+from .model_source import BuildOptions
+from .tasks.base import Task
 
 __all__ = ["inspect_onnx", "copy_onnx_model"]
 
@@ -92,7 +92,7 @@ def inspect_onnx(path: Path, task: Task) -> Tuple[Dict[str, Any], List[Dict[str,
 def copy_onnx_model(opts: BuildOptions, dst: Path, mean: Optional[List[float]] = None,
                     std: Optional[List[float]] = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]], List[str], int]:
     """Copy the user's ONNX into the bundle; returns (input spec, outputs, labels, num_classes)."""
-    from ..tasks.preprocess import IMAGENET
+    from .tasks.preprocess import IMAGENET
 
     assert opts.onnx is not None
     task = Task(opts.task)

@@ -18,8 +18,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import EdgeError, MissingDependency
-from .base import Runner, TensorSpec
+from ...errors import EdgeError, MissingDependency
+from ..base import Runner, TensorSpec
 
 __all__ = ["TFLiteRunner", "RUNTIMES", "load_interpreter_class", "runtime_version", "op_error"]
 
