@@ -19,7 +19,7 @@ HEAVY = ("torch", "tensorflow", "onnx", "keras", "tf_keras", "onnxslim")
 
 # Host-only modules: export, conversion, calibration, training. Everything else must stay light.
 HOST_ONLY_PREFIXES = (
-    "edgemnv2.models", "edgemnv2.export", "edgemnv2.model_source", "edgemnv2.train", "edgemnv2.training",
+    "edgemnv2.models", "edgemnv2.export", "edgemnv2.model_source", "edgemnv2.training", "edgemnv2.training.loop",
     "edgemnv2.calibration", "edgemnv2.targets.cpu.build", "edgemnv2.targets.pi.build",
     "edgemnv2.targets.keras_builder", "edgemnv2.targets.jetson.export", "edgemnv2.targets.pi.tf_twin",
     "edgemnv2.onnx_import",

@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgemnv2.data.synthetic import write_dataset  # noqa: E402
-from edgemnv2.train import TrainConfig, checkpoint_path, train  # noqa: E402
+from edgemnv2.training.checkpoint import checkpoint_path  # noqa: E402
+from edgemnv2.training.loop import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ def train(
     no_augment: bool = typer.Option(False, "--no-augment", help="Turn off flips and colour jitter."),
 ) -> None:
     """Train or fine-tune a MobileNetV2 classifier, SSDLite detector or DeepLabV3 segmenter."""
-    from ..train import TrainConfig
-    from ..train import train as run_train
+    from ..training.loop import TrainConfig
+    from ..training.loop import train as run_train
     from ..ui import say
 
     cfg = TrainConfig(task=task.value, data=str(data), out=str(out), width_mult=width_mult, resolution=resolution,
