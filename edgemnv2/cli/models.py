@@ -11,7 +11,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON lines 
     """List the model variants with parameters and multiply-adds counted by code vs the published figures.
 
     Parameters are counted with BatchNorm folded into convs; multiply-adds cover convolutions and
-    fully connected layers (see docs/architecture.md).
+    fully connected layers (see docs/models.md).
     """
     from ..models.zoo import PAPER_VARIANTS
 

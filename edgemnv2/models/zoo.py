@@ -1,6 +1,6 @@
 """Model registry, builders and the paper-fidelity counts (parameters and multiply-adds, by code).
 
-Counting conventions (docs/architecture.md explains them):
+Counting conventions (docs/models.md explains them):
 * parameters are counted as deployed: BatchNorm folded into the preceding convolution, i.e. conv and
   linear weights plus one bias per output channel where a bias or a BatchNorm exists;
 * multiply-adds count convolutions and fully connected layers only (BatchNorm folds away, ReLU6,
@@ -138,9 +138,9 @@ PAPER_VARIANTS: List[Variant] = [
     Variant("ssdlite_mobilenet_v2_320_c81", Task.detect, 1.0, 320, 81, 4.3, 800,
             "paper Table 6 (80 COCO categories + background)"),
     Variant("ssdlite_mobilenet_v2_320", Task.detect, 1.0, 320, 91, None, 800,
-            "paper Table 6 MAdds; 91-class params: see docs/architecture.md"),
+            "paper Table 6 MAdds; 91-class params: see docs/models.md"),
     Variant("deeplabv3_mobilenet_v2_os16_513", Task.segment, 1.0, 512, 21, 2.11, 2750,
             "paper Table 7 (DeepLab's 513x513 crop)", count_resolution=513),
     Variant("deeplabv3_mobilenet_v2_os16_512", Task.segment, 1.0, 512, 21, 2.11, None,
-            "paper Table 7 params; MAdds at 512 see docs/architecture.md"),
+            "paper Table 7 params; MAdds at 512 see docs/models.md"),
 ]
