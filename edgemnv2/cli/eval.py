@@ -8,41 +8,31 @@ from typing import Optional
 
 import typer
 
-from ..tasks.base import Task
+from .options import BundleOpt, JsonOpt, LabelsOpt, ModelOpt, TaskOpt, ThreadsOpt, open_predictor
 
 
 def eval_cmd(
     data: Path = typer.Option(..., "--data", help="Dataset folder (ImageFolder, COCO JSON or images/ + masks/; "
                               "see docs/training.md). With splits inside, --split picks one."),
-    bundle: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Bundle directory from edgemnv2 build."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A bare model file (.onnx, .tflite, .engine)."),
-    task: Optional[Task] = typer.Option(None, "--task", help="Task of a bare --model (a bundle knows its own)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a bare --model (matched to the "
-                                          "dataset's classes by name; without it, by index)."),
+    bundle: BundleOpt = None,
+    model: ModelOpt = None,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
     split: str = typer.Option("val", "--split", help="Split sub-folder to evaluate when --data has splits."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the metrics on stdout."),
+    as_json: JsonOpt = False,
     score_threshold: float = typer.Option(0.01, "--score-threshold", help="detect: keep boxes above this score "
                                           "(low, since mAP integrates over all scores)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: the runtime's)."),
+    threads: ThreadsOpt = None,
 ) -> None:
     """Measure top-1 (classify), COCO mAP (detect) or mIoU (segment) of a bundle or a bare model."""
     from ..data import open_dataset
     from ..errors import EdgeError
     from ..evaluate import evaluate
-    from ..predictor import DetectOptions, Predictor
+    from ..predictor import DetectOptions
 
-    if (bundle is None) == (model is None):
-        raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
     dopts = DetectOptions(score_threshold=score_threshold, iou_threshold=0.45, max_detections=100)
-    if bundle is not None:
-        if task is not None or labels is not None:
-            raise EdgeError("--task and --labels are for a bare --model; a bundle records its own")
-        predictor = Predictor.from_bundle(bundle, threads=threads, top_k=1, detect_options=dopts)
-    else:
-        if task is None:
-            raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=1, detect_options=dopts)
+    predictor = open_predictor(bundle, model, task, labels, threads=threads, top_k=1, detect_options=dopts)
     if limit is not None and limit < 1:
         raise EdgeError("--limit must be >= 1")
     dataset = open_dataset(predictor.task, data, split)
