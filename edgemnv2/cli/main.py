@@ -50,6 +50,7 @@ _COMMANDS = [
     "edgemnv2.cli.train",
     "edgemnv2.cli.eval",
     "edgemnv2.cli.selftest",
+    "edgemnv2.cli.export",
 ]
 
 
