@@ -1,9 +1,10 @@
 """Calibration image sets: read a folder, check every file, split calibration / held-out.
 
 Files that cannot be used are skipped and counted (unreadable, not images); grayscale, RGBA and
-16-bit images are converted and counted. Fewer usable images than asked is an error unless
-``allow_fewer``. The returned images are RGB uint8; feed them through the same
-``edgemnv2.tasks.preprocess.preprocess`` the model uses at run time.
+16-bit images are converted and counted. Fewer usable images than asked are all used (the int8
+flow warns). The returned images are RGB uint8; feed them through the same
+``edgemnv2.tasks.preprocess.preprocess`` the model uses at run time. The split into calibration
+and held-out images is ``calibration.evaluation.split_holdout``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ class CalibrationSet:
 
     @property
     def list_sha256(self) -> str:
-        """Hash of the sorted relative paths and file contents' sizes: identifies the set in manifests."""
+        """Hash of the relative paths and file sizes (not contents), sorted: identifies the set in manifests."""
         h = hashlib.sha256()
-        for p in self.paths:
+        for p in sorted(self.paths):
             h.update(str(p.relative_to(self.folder)).encode())
             h.update(str(p.stat().st_size).encode())
         return h.hexdigest()
@@ -46,12 +47,10 @@ class CalibrationSet:
                 "method": method, "skipped": len(self.skipped), "converted": len(self.converted)}
 
 
-def load_calibration_images(folder: str | os.PathLike | None, count: int, allow_fewer: bool = True,
-                            seed: int = 0) -> CalibrationSet:
+def load_calibration_images(folder: str | os.PathLike | None, count: int, seed: int = 0) -> CalibrationSet:
     """Read up to ``count`` usable images from ``folder`` (recursively; sorted, then a seeded shuffle).
 
-    Raises EdgeError when the folder is missing, empty, or holds no usable image; with
-    ``allow_fewer=False`` also when it holds fewer than ``count``.
+    Raises EdgeError when the folder is missing, empty, or holds no usable image.
     """
     if folder is None:
         raise EdgeError("int8 needs calibration images", "pass --calib DIR with a few hundred images like "
@@ -95,9 +94,6 @@ def load_calibration_images(folder: str | os.PathLike | None, count: int, allow_
         raise EdgeError(f"calibration folder {folder} has no usable image ({len(skipped)} files skipped, e.g. "
                         f"{next(iter(skipped.items()))[0]}: {next(iter(skipped.items()))[1]})",
                         "use JPEG/PNG/BMP images")
-    if len(images) < count and not allow_fewer:
-        raise EdgeError(f"calibration folder {folder} has {len(images)} usable images, fewer than --calib-count "
-                        f"{count}", "add images or lower --calib-count")
     targets = None
     if class_names and subdirs:
         targets = [class_names.index(p.relative_to(folder).parts[0]) if p.parent != folder else -1 for p in paths]

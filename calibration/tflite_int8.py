@@ -19,10 +19,12 @@ from ..errors import EdgeError
 from ..interrupts import signals_deferred
 from ..tasks.preprocess import InputFormat, Normalization, preprocess
 
-__all__ = ["PIXELS", "METHOD", "representative_dataset", "convert_int8", "check_pixel_input"]
+__all__ = ["PIXELS", "METHOD", "QUANTIZATION", "representative_dataset", "convert_int8", "check_pixel_input"]
 
 PIXELS = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # the graph normalises: feed pixels as they are
 METHOD = "tflite-ptq-minmax (TFLiteConverter representative_dataset, per-channel int8 weights)"
+QUANTIZATION = {"weights": "int8 per-channel (conv), per-tensor (fully connected)", "activations": "int8",
+                "input": "uint8 pixels (scale 1, zero point 0)", "outputs": "int8"}
 
 
 def representative_dataset(images: Sequence[np.ndarray], resolution: int) -> Callable[[], Iterator[List[np.ndarray]]]:

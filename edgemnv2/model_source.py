@@ -11,39 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from .build_options import BuildOptions, Precision
 from .errors import EdgeError
 from .fileio import sha256_file
 from .labels import check_label_count, default_labels, read_labels
 from .tasks.base import Task
 from .tasks.preprocess import IMAGENET, Normalization
 
-__all__ = ["BuildOptions", "ModelSource", "resolve_source", "base_manifest", "default_weights"]
+__all__ = ["ModelSource", "resolve_source", "base_manifest", "default_weights"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-
-
-@dataclass
-class BuildOptions:
-    """Everything ``edgemnv2 build`` was asked for (shared by every target's builder)."""
-
-    task: Task
-    out: Path
-    target: str = "cpu"
-    weights: Optional[Path] = None
-    width_mult: Optional[float] = None
-    resolution: Optional[int] = None
-    num_classes: Optional[int] = None
-    labels: Optional[Path] = None
-    precision: str = "fp32"
-    calib: Optional[Path] = None
-    calib_count: int = 200
-    max_drop: float = 1.0
-    dla_core: Optional[int] = None
-    workspace_mb: int = 1024
-    threads: Optional[int] = None
-    seed: int = 0
-    onnx: Optional[Path] = None  # an ONNX model taken as-is (targets that start from ONNX: cpu, jetson)
-    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,13 +100,13 @@ def resolve_source(opts: BuildOptions) -> ModelSource:
                        notes, thr)
 
 
-def base_manifest(src: ModelSource, target: str, precision: str, model_file: str, model_format: str,
+def base_manifest(src: ModelSource, target: str, precision: Precision, model_file: str, model_format: str,
                   input_: Dict[str, Any], outputs: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The manifest fields every target shares; builders add ``reports``, ``calibration``, ``extra``."""
     return {
         "task": src.task.value,
         "target": target,
-        "precision": precision,
+        "precision": Precision(precision).value,
         "model": {"file": model_file, "format": model_format},
         "labels_file": "labels.txt",
         "num_classes": src.num_classes,

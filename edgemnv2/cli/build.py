@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..build_options import TARGETS, BuildOptions, Precision, Target
 from ..tasks.base import Task
 
-
-class Target(str, Enum):
-    cpu = "cpu"
-    pi = "pi"
-    jetson = "jetson"
-
-
-class Precision(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    int8 = "int8"
-
-
-DEFAULT_PRECISION = {Target.cpu: Precision.fp32, Target.pi: Precision.fp32, Target.jetson: Precision.fp16}
+_D = BuildOptions  # the defaults below are BuildOptions' own
 
 
 def build(
-    target: Target = typer.Option(Target.cpu, "--target", "-t", help="Where the bundle will run."),
+    target: Target = typer.Option(_D.target, "--target", "-t", help="Where the bundle will run: " +
+                                  "; ".join(s.help() for s in TARGETS.values()) + "."),
     task: Optional[Task] = typer.Option(None, "--task", help="classify, detect or segment (not with --bundle)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to write (replaced atomically)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: .safetensors or a PyTorch state "
@@ -40,23 +28,26 @@ def build(
                                               "detect/segment). Default: from --labels or the task's default."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file, one per line."),
     precision: Optional[Precision] = typer.Option(None, "--precision", "-p",
-                                                  help="fp32 (cpu, pi), fp16 (pi, jetson) or int8 (pi, jetson). "
-                                                  "Default: fp32 for cpu/pi, fp16 for jetson."),
-    calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of calibration images (int8)."),
-    calib_count: int = typer.Option(200, "--calib-count", help="Calibration images to use (int8)."),
+                                                  help="Default: the target's (see --target)."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of calibration images (int8); every "
+                                         "5th is held out to evaluate int8 unless --eval is given."),
+    calib_count: int = typer.Option(_D.calib_count, "--calib-count", help="Calibration images to use (int8)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval", help="int8: a labelled dataset (ImageFolder / COCO "
                                              "JSON / images+masks; its val/ split if present) to measure the "
-                                             "fp32 -> int8 drop on. Without it the drop is measured as "
-                                             "disagreement with fp32 on held-out --calib images (an upper bound)."),
-    eval_count: int = typer.Option(200, "--eval-count", help="int8: images of --eval to use."),
-    max_drop: float = typer.Option(1.0, "--max-drop", help="int8: fail when quality drops more than this many "
-                                   "points vs fp32 (top-1 / mAP / mIoU, in %)."),
+                                             "fp32 -> int8 accuracy drop on, judged by --max-drop. Without it int8 "
+                                             "is judged by its agreement with fp32 on held-out --calib images."),
+    eval_count: int = typer.Option(_D.eval_count, "--eval-count", help="int8: images of --eval to use."),
+    max_drop: float = typer.Option(_D.max_drop, "--max-drop", help="int8 with --eval: fail when the accuracy "
+                                   "drop vs fp32 (top-1 / mAP / mIoU points) is above this with 95% confidence."),
+    min_agreement: float = typer.Option(_D.min_agreement, "--min-agreement", help="int8 without --eval: fail when "
+                                        "the agreement with fp32 (top-1 / mAP@0.5 / mIoU points) is below this "
+                                        "with 95% confidence."),
     dla_core: Optional[int] = typer.Option(None, "--dla-core", help="Jetson: build for this DLA core."),
-    workspace: int = typer.Option(1024, "--workspace", help="Jetson: TensorRT builder workspace in MB."),
+    workspace: int = typer.Option(_D.workspace_mb, "--workspace", help="Jetson: TensorRT builder workspace in MB."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Jetson: finish the engine of a bundle built on a "
                                           "host without TensorRT (run this on the Jetson)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads for checks run during the build."),
-    seed: int = typer.Option(0, "--seed", help="Seed for calibration sampling."),
+    seed: int = typer.Option(_D.seed, "--seed", help="Seed for calibration sampling and the gate's bootstrap."),
 ) -> None:
     """Build a bundle: model file(s) + manifest.json + labels.txt, checked against PyTorch.
 
@@ -65,8 +56,8 @@ def build(
       edgemnv2 build --target pi --task detect --precision int8 --calib images/ --out bundles/det-pi
       edgemnv2 build --target jetson --task segment --precision int8 --calib images/ --out bundles/seg-jetson
     """
+    from ..build_options import build_bundle
     from ..errors import EdgeError
-    from ..model_source import BuildOptions
     from ..ui import say
 
     if bundle is not None:
@@ -80,26 +71,15 @@ def build(
         raise EdgeError("--task is required", "pass --task classify, detect or segment")
     if out is None:
         raise EdgeError("--out is required", "pass --out DIR for the bundle")
-    prec = (precision or DEFAULT_PRECISION[target]).value
     onnx_path = None
     if weights is not None and weights.suffix.lower() == ".onnx":
-        if target is Target.pi:
-            raise EdgeError("--target pi converts from PyTorch weights, not from an ONNX file",
-                            "pass the .safetensors/.pt checkpoint the ONNX was exported from")
         onnx_path, weights = weights, None
-    opts = BuildOptions(onnx=onnx_path, task=task, out=out, target=target.value, weights=weights, width_mult=width_mult,
-                        resolution=resolution, num_classes=num_classes, labels=labels, precision=prec, calib=calib,
-                        calib_count=calib_count, max_drop=max_drop, dla_core=dla_core, workspace_mb=workspace,
-                        threads=threads, seed=seed,
-                        extra={"eval": eval_data, "eval_count": eval_count} if eval_data is not None else {})
-    if target is Target.cpu:
-        from ..targets.cpu.build import build_cpu_bundle as builder
-    elif target is Target.pi:
-        from ..targets.pi.build import build_pi_bundle as builder  # type: ignore[no-redef]
-    else:
-        from ..targets.jetson.export import build_jetson_bundle as builder  # type: ignore[no-redef]
-    manifest = builder(opts, progress=say)
-    _summary(out, manifest)
+    opts = BuildOptions(task=task, out=out, target=target, weights=weights, onnx=onnx_path, width_mult=width_mult,
+                        resolution=resolution, num_classes=num_classes, labels=labels, precision=precision,
+                        calib=calib, calib_count=calib_count, seed=seed, eval_data=eval_data, eval_count=eval_count,
+                        max_drop=max_drop, min_agreement=min_agreement, dla_core=dla_core, workspace_mb=workspace,
+                        threads=threads)
+    _summary(out, build_bundle(opts, progress=say))
 
 
 def _summary(out: Path, manifest: dict) -> None:

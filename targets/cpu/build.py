@@ -6,12 +6,12 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
+from ...build_options import BuildOptions, Precision
 from ...bundle import library_versions, write_manifest
-from ...errors import EdgeError
 from ...export import OPSET_FOR_TARGET, export_onnx
 from ...fileio import atomic_write_text, staged_dir
 from ...labels import labels_text
-from ...model_source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+from ...model_source import ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
 from ...models.zoo import model_outputs
 from .runner import OnnxRuntimeRunner
 
@@ -48,9 +48,6 @@ def onnx_parity(src: ModelSource, onnx_path, n: int = 2, seed: int = 0) -> Dict[
 def build_cpu_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str, Any]:
     """Export, check parity with PyTorch, write the bundle atomically; returns the manifest."""
     say = progress or (lambda _m: None)
-    if opts.precision not in ("fp32",):
-        raise EdgeError(f"--target cpu builds fp32 only, not {opts.precision}",
-                        "use --target pi or --target jetson for fp16/int8")
     if opts.onnx is not None:
         return _build_from_onnx(opts, say)
     say("loading model")
@@ -63,7 +60,7 @@ def build_cpu_bundle(opts: BuildOptions, progress: Progress = None) -> Dict[str,
         atomic_write_text(tmp / "labels.txt", labels_text(src.labels))
         say("checking ONNX Runtime against PyTorch")
         parity = onnx_parity(src, tmp / "model.onnx")
-        manifest = base_manifest(src, "cpu", "fp32", "model.onnx", "onnx", onnx_input_spec(src),
+        manifest = base_manifest(src, "cpu", Precision.fp32, "model.onnx", "onnx", onnx_input_spec(src),
                                  onnx_output_specs(src))
         manifest["model"].update(opset=info["opset"], simplified=info["simplified"])
         manifest["reports"]["parity"] = parity
@@ -87,7 +84,7 @@ def _build_from_onnx(opts: BuildOptions, say: Callable[[str], None]) -> Dict[str
             runner.infer({input_spec["name"]: x})
         res = input_spec["shape"][2] if input_spec["layout"] == "NCHW" else input_spec["shape"][1]
         manifest = {
-            "task": opts.task.value if hasattr(opts.task, "value") else str(opts.task), "target": "cpu",
+            "task": opts.task.value, "target": "cpu",
             "precision": "fp32", "model": {"file": "model.onnx", "format": "onnx"}, "labels_file": "labels.txt",
             "num_classes": ncls, "architecture": {"family": "onnx", "resolution": res},
             "input": input_spec, "outputs": outputs, "postprocess": {},

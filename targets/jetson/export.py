@@ -13,14 +13,15 @@ device.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ...build_options import BuildOptions, Precision
 from ...bundle import library_versions, write_manifest
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, atomic_write_text, sha256_file, staged_dir
-from ...model_source import BuildOptions, ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+from ...model_source import ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
 from .engine import (
     ENGINE_FILE,
     HOST_CHECK_TRT,
@@ -37,7 +38,9 @@ from .versions import (
     export_opset_for_jetson,
 )
 
-__all__ = ["build_jetson_bundle", "int8_quality"]
+__all__ = ["build_jetson_bundle", "int8_quality", "int8_predictors"]
+
+EVALUATED_WITH = "onnxruntime, graph optimisations disabled (Q/DQ simulated in float)"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -94,24 +97,31 @@ def _ort_agreement(ref: Path, test: Path, n: int = 2, seed: int = 0) -> Dict[str
     return {"reference": ref.name, "test": test.name, "runtime": "onnxruntime", "inputs": n, "max_abs_diff": worst}
 
 
-def int8_quality(task: Any, fp32_onnx: Path, qdq_onnx: Path, manifest: Dict[str, Any], labels: List[str],
-                 normalization: Any, images: List[np.ndarray], targets: Optional[List[int]] = None,
-                 threads: Optional[int] = None) -> Dict[str, Any]:
-    """fp32 vs Q/DQ in task terms on held-out images (``calibration.quality.compare``).
+def int8_predictors(task: Any, fp32_onnx: Path, qdq_onnx: Path, manifest: Dict[str, Any], labels: List[str],
+                    normalization: Any, threads: Optional[int] = None) -> Tuple[Any, Any]:
+    """(fp32, Q/DQ) Predictors on ONNX Runtime for the int8 comparison (not yet activated).
 
-    The Q/DQ model runs on ONNX Runtime with graph optimisations disabled, so each Q/DQ pair is
-    simulated in float: the closest proxy here to the int8 arithmetic TensorRT will run.
+    The Q/DQ model runs with graph optimisations disabled, so each Q/DQ pair is simulated in float:
+    the closest proxy here to the int8 arithmetic TensorRT will run.
     """
-    from ...calibration.quality import compare
     from ...predictor import Predictor
     from ..cpu.runner import OnnxRuntimeRunner
 
-    ref = Predictor(OnnxRuntimeRunner(fp32_onnx, threads=threads), task, labels, normalization, manifest)
-    test = Predictor(OnnxRuntimeRunner(qdq_onnx, threads=threads, optimize=False), task, labels, normalization,
-                     manifest)
+    return (Predictor(OnnxRuntimeRunner(fp32_onnx, threads=threads), task, labels, normalization, manifest),
+            Predictor(OnnxRuntimeRunner(qdq_onnx, threads=threads, optimize=False), task, labels, normalization,
+                      manifest))
+
+
+def int8_quality(task: Any, fp32_onnx: Path, qdq_onnx: Path, manifest: Dict[str, Any], labels: List[str],
+                 normalization: Any, images: List[np.ndarray], targets: Optional[List[int]] = None,
+                 threads: Optional[int] = None) -> Dict[str, Any]:
+    """fp32 vs Q/DQ in task terms on ``images`` (``calibration.evaluation.compare``); the report."""
+    from ...calibration.evaluation import compare
+
+    ref, test = int8_predictors(task, fp32_onnx, qdq_onnx, manifest, labels, normalization, threads)
     with ref, test:
-        report = compare(task, ref, test, images, targets)
-    report["evaluated_with"] = "onnxruntime, graph optimisations disabled (Q/DQ simulated in float)"
+        report = compare(task, ref, test, images, targets).report
+    report["evaluated_with"] = EVALUATED_WITH
     return report
 
 
@@ -122,35 +132,20 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
     ``source`` (API only) gives an already-made model instead of resolving ``opts``' weights (as
     ``build_pi_bundle`` does); ``opts.task``, ``opts.out`` and the build flags still apply.
     """
-    from ...calibration.images import load_calibration_images
-    from ...calibration.qdq import quantize_qdq
+    from ...calibration.flow import Int8Flow
     from ...calibration.qdq_check import require_conformant
-    from ...calibration.quality import check_max_drop, folder_class_targets, split_holdout
     from ...labels import labels_text
     from ..cpu.build import onnx_parity
 
     say = _say(progress)
     prec = opts.precision
-    if prec not in ("fp32", "fp16", "int8"):
-        raise EdgeError(f"unknown precision {prec}", "use fp16 or int8 (fp32 also works on Jetson)")
-    if opts.dla_core is not None and (opts.dla_core < 0 or prec == "fp32"):
-        raise EdgeError(f"--dla-core {opts.dla_core} with {prec}" if opts.dla_core >= 0 else
+    if opts.dla_core is not None and (opts.dla_core < 0 or prec is Precision.fp32):
+        raise EdgeError(f"--dla-core {opts.dla_core} with {prec.value}" if opts.dla_core >= 0 else
                         f"--dla-core must be a DLA core number (0, 1), not {opts.dla_core}",
                         "DLA runs fp16 or int8 models only: add --precision fp16 or int8")
     if opts.workspace_mb <= 0:
         raise EdgeError(f"--workspace must be positive, not {opts.workspace_mb}", "use e.g. --workspace 1024")
-    calib = None
-    if prec == "int8":
-        calib = load_calibration_images(opts.calib, opts.calib_count, allow_fewer=True, seed=opts.seed)
-        if len(calib.images) < 2:
-            raise EdgeError(f"calibration folder {opts.calib} has {len(calib.images)} usable image(s)",
-                            "int8 needs at least 2 (some are held out to measure the int8 quality); a few hundred "
-                            "is better")
-        say(f"{len(calib.images)} calibration images from {calib.folder}"
-            + (f" ({len(calib.skipped)} skipped)" if calib.skipped else ""))
-        if len(calib.images) < opts.calib_count:
-            say(f"warning: calibration folder {calib.folder} has only {len(calib.images)} usable images, fewer "
-                f"than --calib-count {opts.calib_count}: using them all")
+    flow = Int8Flow.load(opts, say) if opts.int8 else None
 
     opset = export_opset_for_jetson()
     with staged_dir(opts.out) as tmp:
@@ -167,8 +162,8 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
 
             norm = Normalization.from_dict(input_spec)
             res = input_spec["shape"][2]
-            manifest = {"task": opts.task.value if hasattr(opts.task, "value") else str(opts.task),
-                        "target": "jetson", "precision": prec, "model": {"file": ENGINE_FILE, "format": "tensorrt"},
+            manifest = {"task": opts.task.value, "target": "jetson", "precision": prec.value,
+                        "model": {"file": ENGINE_FILE, "format": "tensorrt"},
                         "labels_file": "labels.txt", "num_classes": ncls,
                         "architecture": {"family": "onnx", "resolution": res}, "input": input_spec,
                         "outputs": outputs, "postprocess": {},
@@ -196,41 +191,13 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
         checks = {"model.onnx": require_conformant(fp32, min_trt if min_trt[0].isdigit() else "11.0",
                                                    "model.onnx").to_dict()}
         onnx_files = {"fp32": ONNX_FILES["fp32"]}
-        if prec == "fp16":
+        if prec is Precision.fp16:
             say("writing the fp16 ONNX (used by TensorRT 11, whose networks are strongly typed)")
             manifest["reports"]["fp16_onnx"] = _fp16_onnx(fp32, tmp / ONNX_FILES["fp16"])
             onnx_files["fp16"] = ONNX_FILES["fp16"]
-        if prec == "int8":
-            assert calib is not None
-            if opts.extra.get("eval"):  # a labelled dataset to evaluate on (as on the Pi target)
-                from ...calibration.quality import labelled_eval_set
-
-                keep, held = list(range(len(calib.images))), []
-                eval_images, eval_targets, eval_from = labelled_eval_set(
-                    task, labels, opts.extra["eval"], int(opts.extra.get("eval_count", 200)), say)
-            else:
-                keep, held = split_holdout(len(calib.images))
-                eval_images = [calib.images[i] for i in held]
-                targets = (folder_class_targets(calib.class_names, calib.targets, labels)
-                           if str(getattr(task, "value", task)) == "classify" else None)
-                eval_targets = [targets[i] for i in held] if targets else None
-                eval_from = "held out from --calib"
-            say(f"calibrating the Q/DQ int8 ONNX on {len(keep)} images ({len(eval_images)} to evaluate)")
-            qinfo = quantize_qdq(fp32, tmp / ONNX_FILES["qdq"], [calib.images[i] for i in keep], norm)
+        if flow is not None:
+            checks["model.qdq.onnx"] = _int8(opts, flow, tmp, manifest, task, labels, norm)
             onnx_files["qdq"] = ONNX_FILES["qdq"]
-            checks["model.qdq.onnx"] = require_conformant(tmp / ONNX_FILES["qdq"], HOST_CHECK_TRT,
-                                                          "model.qdq.onnx").to_dict()
-            say(f"measuring int8 (Q/DQ simulated in float by ONNX Runtime) against fp32 on {len(eval_images)} images")
-            report = int8_quality(task, fp32, tmp / ONNX_FILES["qdq"], manifest, labels, norm, eval_images,
-                                  eval_targets, opts.threads)
-            report["evaluated_on"] = eval_from
-            say(f"int8 vs fp32: {report['metric']} {report['test']:.2f} vs {report['reference']:.2f} "
-                f"(drop {report['drop']:.2f} points, limit {opts.max_drop:g}; {report['basis'].split(':')[0]})")
-            check_max_drop(report, opts.max_drop)
-            manifest["reports"]["accuracy"] = report
-            manifest["calibration"] = dict(calib.describe("explicit Q/DQ: " + qinfo["tool"] + " (" +
-                                                          qinfo["calibrate_method"] + ")"),
-                                           held_out=len(held), quantization=qinfo)
         manifest["reports"]["tensorrt_checks"] = checks
         manifest["model"] = {"file": ENGINE_FILE, "format": "tensorrt", "pending": True, "onnx": onnx_files,
                              "opset": opset, "min_tensorrt": min_trt}
@@ -250,3 +217,24 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
             say(f"TensorRT is not installed here, so the bundle holds the ONNX model(s) and no engine yet: copy "
                 f"{Path(opts.out).name}/ to the Jetson and finish it there with: {finish_command(opts.out)}")
     return manifest
+
+
+def _int8(opts: BuildOptions, flow: Any, tmp: Path, manifest: Dict[str, Any], task: Any, labels: List[str],
+          norm: Any) -> Dict[str, Any]:
+    """The int8 flow with a Q/DQ ONNX as its calibration step; fills the manifest, returns the Q/DQ form check."""
+    from ...calibration.qdq import quantize_qdq
+    from ...calibration.qdq_check import require_conformant
+
+    fp32, qdq = tmp / ONNX_FILES["fp32"], tmp / ONNX_FILES["qdq"]
+
+    def calibrate(images: List[np.ndarray]) -> Dict[str, Any]:
+        info = quantize_qdq(fp32, qdq, images, norm)
+        return {"method": f"explicit Q/DQ: {info['tool']} ({info['calibrate_method']})", "quantization": info}
+
+    result = flow.run(task, labels, calibrate, lambda: int8_predictors(task, fp32, qdq, manifest, labels, norm,
+                                                                       opts.threads))
+    result.report["evaluated_with"] = EVALUATED_WITH
+    manifest["reports"]["accuracy"] = result.report
+    manifest["calibration"] = result.calibration
+    manifest["warnings"] = list(manifest.get("warnings") or []) + result.warnings
+    return require_conformant(qdq, HOST_CHECK_TRT, "model.qdq.onnx").to_dict()
