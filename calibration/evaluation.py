@@ -37,7 +37,8 @@ class Comparison:
     gated: str  # "drop" (with labels) or "agreement" (without)
     units: int  # images the gated quantity is measured on
     measure: Callable[[np.ndarray], float]  # image indices (with repeats) -> the gated quantity, in points
-    successes: Optional[np.ndarray] = None  # per-image 0/1 when the quantity is a share of images (exact interval)
+    successes: Optional[int] = None  # agreeing images, when the quantity is a share of images (exact interval)
+    discordant: Optional[Tuple[int, int]] = None  # (fp32 right only, int8 right only): a paired top-1 drop
     resamples: int = 2000  # bootstrap resamples the measure affords (coco_map is slow: fewer)
 
     @property
@@ -91,9 +92,11 @@ def _classify(ref: List[Any], test: List[Any], targets: Optional[Sequence[int]])
         diff = (r[known] == y).astype(np.float64) - (t[known] == y)  # per image: +1 fp32 right only, -1 int8 only
         out.update(basis="labels", labelled_images=int(known.size), reference=_pts(np.mean(r[known] == y)),
                    test=_pts(np.mean(t[known] == y)), drop=_pts(diff.mean()))
-        return Comparison(out, "drop", int(known.size), lambda idx: 100.0 * float(diff[idx].mean()))
+        return Comparison(out, "drop", int(known.size), lambda idx: 100.0 * float(diff[idx].mean()),
+                          discordant=(int((diff > 0).sum()), int((diff < 0).sum())))
     out.update(basis=UNLABELLED, agreement=out["top1_agreement"])
-    return Comparison(out, "agreement", len(r), lambda idx: 100.0 * float(agree[idx].mean()), successes=agree)
+    return Comparison(out, "agreement", len(r), lambda idx: 100.0 * float(agree[idx].mean()),
+                      successes=int(agree.sum()))
 
 
 def _confusions(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], n: int) -> Tuple[np.ndarray, np.ndarray]:
