@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 import pytest
@@ -20,6 +21,18 @@ pytest.importorskip("scipy")
 synthetic = pytest.importorskip("edgemnv2.data.synthetic")
 
 PI_INT8 = ["build", "--target", "pi", "--precision", "int8"]
+
+
+def _labelled_and_grey(tmp: Path) -> Tuple[Path, Path]:
+    """40 labelled synthetic shapes (the default classifier's kind of image) and 10 flat grey images."""
+    import cv2
+
+    data = synthetic.write_dataset(tmp / "data", "classify", {"val": 40}, size=128, seed=1)
+    grey = tmp / "grey"
+    grey.mkdir()
+    for i in range(10):
+        cv2.imwrite(str(grey / f"{i}.png"), np.full((128, 128, 3), 128, np.uint8))
+    return data, grey
 
 
 def _manifest(out: Path) -> dict:
@@ -54,17 +67,25 @@ def test_four_photos_build_with_not_judged_warning(cli, tmp_path: Path) -> None:
 
 def test_int8_calibrated_on_constant_images_fails(cli, tmp_path: Path) -> None:
     """Calibrated on flat grey images, int8 saturates on real ones: 95% sure of a large drop on labelled data."""
-    import cv2
-
-    data = synthetic.write_dataset(tmp_path / "data", "classify", {"val": 40}, size=128, seed=1)
-    grey = tmp_path / "grey"
-    grey.mkdir()
-    for i in range(10):
-        cv2.imwrite(str(grey / f"{i}.png"), np.full((128, 128, 3), 128, np.uint8))
+    data, grey = _labelled_and_grey(tmp_path)
     out = tmp_path / "broken"
     proc = cli([*PI_INT8, "--task", "classify", "--calib", grey, "--eval", data, "--out", out])
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: int8 loses") and "95% sure it is more than" in last, last
     assert "--max-drop 1" in last and "no bundle was written" in last and "Traceback" not in proc.stderr
+    assert not out.exists() and not list(tmp_path.glob(".broken*"))
+
+
+def test_jetson_shares_the_gate(cli, tmp_path: Path) -> None:
+    """The same flow and gate on the Jetson target (Q/DQ ONNX measured on ONNX Runtime): constant-image
+    calibration fails, nothing is written."""
+    pytest.importorskip("onnxruntime")
+    data, grey = _labelled_and_grey(tmp_path)
+    out = tmp_path / "broken"
+    proc = cli(["build", "--target", "jetson", "--precision", "int8", "--task", "classify", "--calib", grey,
+                "--eval", data, "--out", out])
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: int8 loses") and "95% sure it is more than" in last, last
     assert not out.exists() and not list(tmp_path.glob(".broken*"))

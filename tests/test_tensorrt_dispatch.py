@@ -326,7 +326,7 @@ def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
 
 
 def test_int8_quality_on_a_labelled_set(tmp_path):
-    """opts.extra['eval'] (as on the Pi target): every --calib image calibrates, the labelled set evaluates."""
+    """opts.eval_data (as on the Pi target): every --calib image calibrates, the labelled set evaluates."""
     import cv2
 
     from edgemnv2.targets.jetson.export import build_jetson_bundle
@@ -338,7 +338,7 @@ def test_int8_quality_on_a_labelled_set(tmp_path):
             cv2.imwrite(str(tmp_path / folder / f"{i}.png"), rng.integers(0, 255, (70, 90, 3), dtype=np.uint8))
     m = build_jetson_bundle(BuildOptions(task="classify", out=tmp_path / "b", target="jetson", width_mult=0.35,
                                          resolution=96, num_classes=10, precision="int8", calib=tmp_path / "calib",
-                                         calib_count=3, max_drop=100.0, extra={"eval": str(tmp_path / "lab")}))
+                                         calib_count=3, max_drop=100.0, eval_data=tmp_path / "lab"))
     acc = m["reports"]["accuracy"]
     assert acc["basis"] == "labels" and acc["labelled_images"] == 6 and acc["evaluated_on"].endswith("lab")
     assert m["calibration"]["count"] == 3 and m["calibration"]["held_out"] == 0

@@ -60,11 +60,11 @@ def test_qdq_int8_of_trained_model(qdq_bundle: Path, coral_dir: Path, tmp_path: 
     b = load_bundle(qdq_bundle)
     m = b.manifest
     acc = m["reports"]["accuracy"]
-    assert acc["images"] == 12 and acc["metric"] == "top1" and acc["basis"].startswith("reference outputs")
-    assert acc["drop"] == pytest.approx(100.0 - acc["top1_agreement"])
+    assert acc["images"] == 12 and acc["metric"] == "top1" and acc["basis"].startswith("fp32 outputs (no labels)")
+    assert acc["agreement"] == acc["top1_agreement"] and acc["gate"]["verdict"] == "not judged (n=12)"
     assert acc["top1_agreement"] >= 70.0, acc
     assert m["reports"]["tensorrt_checks"]["model.qdq.onnx"]["ok"] and m["model"]["pending"]
-    assert m["calibration"]["count"] == 60 and m["calibration"]["held_out"] == 12
+    assert m["calibration"]["count"] == 48 and m["calibration"]["held_out"] == 12 and m["calibration"]["read"] == 60
 
     more = [read_rgb(p) for p in list_images(write_photo_folder(tmp_path / "eval", 60, seed=1, coral_dir=coral_dir))]
     rep = int8_quality("classify", qdq_bundle / "model.onnx", qdq_bundle / "model.qdq.onnx", m, b.labels,
@@ -72,7 +72,7 @@ def test_qdq_int8_of_trained_model(qdq_bundle: Path, coral_dir: Path, tmp_path: 
     with capsys.disabled():
         print(f"\n[jetson int8 Q/DQ, trained MobileNetV2 1.0@224] top-1 agreement with fp32: {acc['top1_agreement']}% "
               f"on {acc['images']} held-out crops, {rep['top1_agreement']}% on {rep['images']} more crops "
-              f"(accuracy delta <= {rep['drop']} points; ONNX Runtime, graph optimisations off)")
+              f"(ONNX Runtime, graph optimisations off)")
     assert rep["top1_agreement"] >= 70.0 and rep["images"] == 60
 
     q = Predictor(OnnxRuntimeRunner(qdq_bundle / "model.qdq.onnx", optimize=False), b.task, b.labels,
@@ -82,17 +82,15 @@ def test_qdq_int8_of_trained_model(qdq_bundle: Path, coral_dir: Path, tmp_path: 
     assert top.label == "Egyptian cat" and top.score > 0.4
 
 
-def test_max_drop_gate_fails_the_build_and_writes_nothing(qdq_bundle: Path, coral_source, calib,
-                                                          tmp_path: Path) -> None:
-    from edgemnv2.bundle import load_bundle
-    from edgemnv2.errors import EdgeError
-    from edgemnv2.model_source import BuildOptions
+def test_strictest_limits_do_not_judge_12_images(coral_source, calib, tmp_path: Path) -> None:
+    """The old point gate failed this build on 12 photos; the statistical gate says it cannot judge them.
+
+    (A failing Jetson gate that writes nothing: tests/test_int8_gate_cli.py.)"""
+    from edgemnv2.build_options import BuildOptions
     from edgemnv2.targets.jetson.export import build_jetson_bundle
 
-    drop = load_bundle(qdq_bundle).manifest["reports"]["accuracy"]["drop"]
-    assert drop > 0  # a trained model loses something in int8 on 12 photos
     out = tmp_path / "gated"
-    with pytest.raises(EdgeError, match=r"int8 loses .* points of top1 vs fp32 on 12 held-out images.*no bundle"):
-        build_jetson_bundle(BuildOptions(task="classify", out=out, target="jetson", precision="int8", calib=calib,
-                                         calib_count=60, max_drop=drop - 0.01), source=coral_source)
-    assert not out.exists() and not list(tmp_path.glob(".gated*"))
+    m = build_jetson_bundle(BuildOptions(task="classify", out=out, target="jetson", precision="int8", calib=calib,
+                                         calib_count=60, max_drop=0.0, min_agreement=100.0), source=coral_source)
+    assert m["reports"]["accuracy"]["gate"]["verdict"] == "not judged (n=12)"
+    assert any(w.startswith("int8 quality not judged (n=12)") for w in m["warnings"]) and out.is_dir()

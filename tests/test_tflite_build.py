@@ -94,7 +94,8 @@ def test_manifest_records_input_contract_parity_and_quantization(pi_bundles, key
         assert cal["count"] == 12 and cal["held_out"] == 3 and len(cal["image_list_sha256"]) == 64
         assert "representative_dataset" in cal["method"]
         acc = m["reports"]["accuracy"]
-        assert acc["images"] == 3 and 0 <= acc["test"] <= 100 and "drop" in acc
+        assert acc["images"] == 3 and 0 <= acc["agreement"] <= 100 and "drop" not in acc  # no labels: agreement
+        assert acc["gate"]["verdict"] == "not judged (n=3)" and any("not judged (n=3)" in w for w in m["warnings"])
         assert any("random weights" in w for w in m["warnings"]) is False  # weights came from a file
         ops = m["model"]["ops"]
         assert "DEQUANTIZE" not in ops and ops.get("QUANTIZE", 0) == 1  # full integer: only the input quantize
@@ -193,7 +194,7 @@ def test_fp32_bundle_matches_pytorch_end_to_end(pi_bundles, photos: Path) -> Non
 
 
 def test_int8_evaluated_on_labelled_set(tmp_path: Path, photos: Path) -> None:
-    """With a labelled eval set (opts.extra["eval"]) the report uses real labels: mIoU of each and the delta."""
+    """With a labelled eval set (opts.eval_data) the report uses real labels: mIoU of each and the delta."""
     synthetic = pytest.importorskip("edgemnv2.data.synthetic")
     from edgemnv2.model_source import BuildOptions
     from edgemnv2.targets.pi.build import build_pi_bundle
@@ -203,7 +204,7 @@ def test_int8_evaluated_on_labelled_set(tmp_path: Path, photos: Path) -> None:
     weights = _random_weights("segment", tmp_path / "w.safetensors")
     man = build_pi_bundle(BuildOptions(task="segment", out=tmp_path / "b", target="pi", weights=weights,
                                        width_mult=width, resolution=res, num_classes=5, precision="int8",
-                                       calib=photos, calib_count=6, max_drop=100, extra={"eval": data}))
+                                       calib=photos, calib_count=6, max_drop=100, eval_data=data))
     acc = man["reports"]["accuracy"]
     assert acc["basis"] == "labels" and acc["images"] == 4 and acc["metric"] == "mIoU"
     assert acc["drop"] == pytest.approx(acc["reference"] - acc["test"], abs=1e-3)

@@ -31,7 +31,7 @@ def test_default_model_int8_quality(task: str, tmp_path: Path) -> None:
     data = synthetic.write_dataset(tmp_path / "data", task, {"calib": 30, "val": 15},
                                    size=int(meta["resolution"]), seed=seed)
     man = build_pi_bundle(BuildOptions(task=task, out=tmp_path / "bundle", target="pi", precision="int8",
-                                       calib=data / "calib", calib_count=30, max_drop=100, extra={"eval": data}))
+                                       calib=data / "calib", calib_count=30, max_drop=100, eval_data=data))
     assert man["source"]["origin"] == "default"
     acc = man["reports"]["accuracy"]
     assert acc["basis"] == "labels" and acc["images"] == 15

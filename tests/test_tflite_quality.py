@@ -82,30 +82,30 @@ def test_int8_of_trained_model_report(coral_int8_bundle: Path, coral_dir: Path) 
     m = b.manifest
     assert m["reports"]["parity"]["max_abs_diff"] <= 1e-4  # fp32 TFLite vs PyTorch on 1001 logits
     acc = m["reports"]["accuracy"]
-    assert acc["images"] == 12 and acc["metric"] == "top1" and acc["basis"].startswith("reference outputs")
+    assert acc["images"] == 12 and acc["metric"] == "top1" and acc["basis"].startswith("fp32 outputs (no labels)")
     assert acc["top1_agreement"] >= 70.0, acc  # measured 83% on these 12 crops; random weights give noise
-    assert acc["drop"] == pytest.approx(100.0 - acc["top1_agreement"])
+    assert acc["agreement"] == acc["top1_agreement"] and "drop" not in acc  # no labels: agreement, not accuracy
     assert m["calibration"]["count"] == 48 and m["calibration"]["held_out"] == 12
     with Predictor.from_bundle(b) as p:
         top = p.predict(read_rgb(coral_dir / "cat.bmp")).top[0]
     assert top.label == "Egyptian cat" and top.score > 0.5
 
 
-def test_max_drop_gate(coral_int8_bundle: Path) -> None:
-    """check_max_drop passes at the measured drop and fails just under it, naming the numbers."""
+def test_gate_does_not_judge_12_images(coral_int8_bundle: Path) -> None:
+    """12 held-out photos are too few to judge (one photo moves top-1 by 8 points): recorded and warned."""
     from edgemnv2.bundle import load_bundle
-    from edgemnv2.calibration.quality import check_max_drop
-    from edgemnv2.errors import EdgeError
 
-    acc = load_bundle(coral_int8_bundle).manifest["reports"]["accuracy"]
-    assert acc["drop"] > 0  # a trained model loses something in int8 on 12 photos
-    check_max_drop(acc, acc["drop"])
-    with pytest.raises(EdgeError, match=r"int8 loses .* points of top1 vs fp32 on 12 held-out images"):
-        check_max_drop(acc, acc["drop"] - 0.01)
+    m = load_bundle(coral_int8_bundle).manifest
+    gate = m["reports"]["accuracy"]["gate"]
+    assert gate["verdict"] == "not judged (n=12)" and gate["judged"] == "agreement"
+    assert gate["value"] == m["reports"]["accuracy"]["agreement"] and gate["value"] < 100  # int8 changes something
+    assert any(w.startswith("int8 quality not judged (n=12)") for w in m["warnings"])
 
 
-def test_max_drop_fails_build_without_leaving_a_bundle(tmp_path: Path, coral_dir: Path, coral_float, cli) -> None:
-    """CLI: int8 of the trained model with the default --max-drop (1 point) fails loudly; no bundle left."""
+def test_few_photos_build_with_a_warning(tmp_path: Path, coral_dir: Path, coral_float, cli) -> None:
+    """CLI: int8 of the trained model on 30 photos (6 held out) builds and warns that it was not judged.
+
+    (The old point gate failed this build on noise: "int8 loses 16.67 points ... on 6 images".)"""
     from edgemnv2.models.weights import save_weights
 
     weights = tmp_path / "coral_float.safetensors"  # derived weights: test temp dir only, never the repo
@@ -115,8 +115,6 @@ def test_max_drop_fails_build_without_leaving_a_bundle(tmp_path: Path, coral_dir
     proc = cli(["build", "--target", "pi", "--task", "classify", "--weights", weights, "--num-classes", "1001",
                 "--labels", coral_dir / "imagenet_labels.txt", "--precision", "int8", "--calib", calib,
                 "--calib-count", "30", "--out", out])
-    assert proc.returncode == 1, proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert "int8 loses" in last and "--max-drop 1" in last and "no bundle was written" in last, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not out.exists() and not list(tmp_path.glob("bundle*")) and not list(tmp_path.glob(".bundle*"))
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: int8 quality not judged (n=6)" in proc.stderr and "--eval DIR" in proc.stderr, proc.stderr
+    assert (out / "manifest.json").is_file() and not list(tmp_path.glob(".bundle*"))
