@@ -211,7 +211,7 @@ def compare(task: Task | str, ref_predictor: Any, test_predictor: Any, images: S
     out.report.update(images=len(images), task=task.value)
     return out
 
-def labelled_eval_set(task: Task, labels: Sequence[str], path: Any, count: int = 200,
+def labelled_eval_set(task: Task, labels: Sequence[str], path: Any, count: int,
                       say: Any = None) -> tuple:
     """A labelled held-out set (ImageFolder / COCO JSON / images+masks) -> (images, targets, source).
 
