@@ -20,11 +20,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from ...bundle import library_versions, write_manifest
+from ...bundle import write_manifest
 from ...errors import EdgeError, MissingDependency
 from ...fileio import atomic_write_bytes, atomic_write_text, staged_dir
 from ...labels import labels_text
 from ...model_source import BuildOptions, ModelSource, base_manifest, onnx_output_specs, resolve_source
+from ...sysinfo import library_versions
 from ...tasks.base import Task
 
 __all__ = ["build_pi_bundle", "convert_float", "tflite_parity", "PARITY_LIMIT", "PRECISIONS"]
