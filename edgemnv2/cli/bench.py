@@ -8,15 +8,15 @@ from typing import List, Optional
 
 import typer
 
-from ..tasks.base import Task
+from .options import LabelsOpt, ModelOpt, TaskOpt
 
 
 def bench(
     bundles: Optional[List[Path]] = typer.Option(None, "--bundle", "-b", help="Bundle directory (repeat for several; "
                                                  "they are measured one after another and compared)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A bare model file (.onnx, .tflite, .engine)."),
-    task: Optional[Task] = typer.Option(None, "--task", help="Task of a bare --model."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a bare --model."),
+    model: ModelOpt = None,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
     report: Path = typer.Option(..., "--report", "-o", help="Directory for report.json, report.md and report.html "
                                 "(created; existing report files in it are replaced)."),
     runs: int = typer.Option(100, "--runs", "-n", help="Timed runs per model, after warm-up."),
@@ -34,12 +34,14 @@ def bench(
                                          "index, csi://N, rtsp://..."),
     frames: int = typer.Option(200, "--frames", help="Pipeline: frames to process."),
     eval_data: Optional[Path] = typer.Option(None, "--eval", help="Dataset for accuracy (ImageFolder for classify, "
-                                             "COCO JSON for detect, VOC-style masks for segment)."),
+                                             "COCO JSON for detect, VOC-style masks for segment); its val/ split "
+                                             "when it has one, like build --eval and edgemnv2 eval."),
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Evaluate at most this many images."),
 ) -> None:
     """Benchmark bundles (or a bare model) on this device: latency distribution, throughput, cold start,
-    memory, CPU, device telemetry (temperatures, clocks, Jetson power rails, Pi throttling) and, with
-    --eval, accuracy. Writes report.json (schema in docs/report.md), report.md and report.html."""
+    memory, CPU, device telemetry (temperatures, clocks, Jetson power rails, Pi throttling), for TFLite
+    which ops XNNPACK ran (a warning when int8 runs un-delegated) and, with --eval, accuracy. Writes
+    report.json (schema in docs/report.md), report.md and report.html."""
     from rich.markup import escape
 
     from ..bench.measure import BenchConfig
