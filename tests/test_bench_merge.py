@@ -215,3 +215,16 @@ def test_different_models_get_a_note(two_reports, cli, tmp_path: Path) -> None:
     assert len(note) == 1 and "resolution, task" in note[0]
     proc = cli(["report", "merge", base, "--out", tmp_path / "one"])  # one model: no such note
     assert proc.returncode == 0 and "models differ" not in proc.stderr
+
+
+def test_merge_without_jsonschema_says_what_to_install(two_reports, cli, tmp_path: Path) -> None:
+    import os
+
+    a, _ = two_reports
+    block = tmp_path / "block" / "jsonschema"
+    block.mkdir(parents=True)
+    (block / "__init__.py").write_text("raise ImportError('jsonschema blocked for this test')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(block.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = cli(["report", "merge", a, "--out", tmp_path / "out"], env=env)
+    _one_line_error(proc, "needs jsonschema", "edgemnv2[report]")
+    assert not (tmp_path / "out").exists()
