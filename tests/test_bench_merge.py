@@ -228,3 +228,18 @@ def test_merge_without_jsonschema_says_what_to_install(two_reports, cli, tmp_pat
     proc = cli(["report", "merge", a, "--out", tmp_path / "out"], env=env)
     _one_line_error(proc, "needs jsonschema", "edgemnv2[report]")
     assert not (tmp_path / "out").exists()
+
+
+def test_reads_schema_version_1(two_reports, cli, tmp_path: Path) -> None:
+    """A version 1 report (before runtime.delegation existed) still merges with a version 2 one."""
+    a, b = two_reports
+    old = json.loads((a / "report.json").read_text())
+    old["schema_version"] = 1
+    for r in old["results"]:
+        r["runtime"].pop("delegation", None)
+    p = tmp_path / "v1.json"
+    p.write_text(json.dumps(old))
+    out = tmp_path / "out"
+    proc = cli(["report", "merge", p, b, "--out", out])
+    assert proc.returncode == 0, proc.stderr
+    assert check_report(out)["schema_version"] == 2
