@@ -181,7 +181,10 @@ class TFLiteRunner(Runner):
             dtypes = {int(t["index"]): np.dtype(t["dtype"]).name for t in self._interp.get_tensor_details()}
         except (ValueError, RuntimeError, TypeError):  # some runtimes refuse odd tensors; dtypes only refine it
             pass
-        ops = self._interp._get_ops_details()  # noqa: SLF001 - the only op listing the runtimes offer
+        try:
+            ops = self._interp._get_ops_details()  # noqa: SLF001 - the only op listing the runtimes offer
+        except (AttributeError, ValueError, RuntimeError):  # a runtime without it: delegation unknown
+            return None
         return analyse_delegation(ops, dtypes, self.runtime_name, self.runtime_version)
 
     def describe(self) -> Dict[str, Any]:
