@@ -23,7 +23,6 @@ Task logic comes from ``edgemnv2.predictor.Predictor``; nothing here decodes, NM
 from __future__ import annotations
 
 import collections
-import datetime as _dt
 import os
 import signal
 import threading
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..profiling import StageTimes, latency_stats
+from ..sysinfo import now_iso
 from .hud import Hud
 from .sinks import Sink, SinkItem
 from .sources import Source, open_source
@@ -198,7 +198,7 @@ def run_pipeline(predictor: Any, source: Union[Source, str], sinks: Sequence[Sin
     import cv2
 
     stop = stop_event or threading.Event()
-    stats = PipelineStats(started=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    stats = PipelineStats(started=now_iso())
     activated_here = False
     opened: List[Sink] = []
     src: Optional[Source] = source if isinstance(source, Source) else None  # stopped even if a step fails

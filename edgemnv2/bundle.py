@@ -10,10 +10,8 @@ Documented in docs/bundle.md. Device side: standard library + numpy only.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -22,36 +20,17 @@ from . import __version__
 from .errors import EdgeError
 from .fileio import atomic_write_text, sha256_file
 from .labels import read_labels
+from .sysinfo import now_iso
 from .tasks.base import Task
 from .tasks.preprocess import Normalization
 
-__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "library_versions",
-           "is_bundle"]
+__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "is_bundle"]
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 KIND = "edgemnv2-bundle"
 _REQUIRED = ("schema_version", "task", "target", "precision", "model", "input", "outputs", "files")
 MODEL_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".engine": "tensorrt", ".plan": "tensorrt"}
-
-
-def library_versions(*names: str) -> Dict[str, str]:
-    """Versions of the named distributions that are installed (missing ones are left out)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python < 3.8
-        return {}
-    out = {"edgemnv2": __version__, "python": platform.python_version()}
-    for n in names:
-        try:
-            out[n] = version(n)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def is_bundle(path: str | os.PathLike) -> bool:

@@ -435,3 +435,28 @@ def test_onnx_bundle_where_onnxruntime_is_missing(cpu_bundles, cli, tmp_path: Pa
     proc = cli(["bench", "--bundle", cpu_bundles["classify"], "--report", out], python=str(TFLITE214))
     _one_line_error(proc, "needs ONNX Runtime, which is not installed here", "pip install onnxruntime")
     assert not out.exists()
+
+
+def test_eval_picks_the_val_split(cpu_bundles, cli, tmp_path: Path) -> None:
+    """--eval DIR with train/ val/ calib/ inside evaluates DIR/val, like build --eval and edgemnv2 eval
+    (it used to read the three splits as three classes and fail on the class mismatch)."""
+    pytest.importorskip("edgemnv2.evaluate")
+    import cv2
+
+    from edgemnv2.data import open_dataset
+
+    data = tmp_path / "splits"
+    rng = np.random.default_rng(2)
+    per_split = {"train": 3, "val": 2, "calib": 1}  # a different count per split shows which one was read
+    for split, n in per_split.items():
+        for c in ("class_0", "class_3"):
+            (data / split / c).mkdir(parents=True)
+            for i in range(n):
+                cv2.imwrite(str(data / split / c / f"{i}.jpg"), rng.integers(0, 255, (72, 96, 3), dtype=np.uint8))
+    assert len(open_dataset("classify", data, "val")) == 4  # the rule edgemnv2 eval uses (--split val)
+    out = tmp_path / "report"
+    proc = cli(["bench", "--bundle", cpu_bundles["classify"], "--runs", 5, "--warmup", 1, "--eval", data,
+                "--report", out])
+    assert proc.returncode == 0, proc.stderr
+    acc = check_report(out, runs=5)["results"][0]["accuracy"]
+    assert acc["images"] == 4 and acc["dataset"] == str(data / "val")

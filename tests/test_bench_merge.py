@@ -147,3 +147,99 @@ def test_samples_reproduce_stats_after_merge(two_reports) -> None:
     for r in doc["results"]:
         lat = np.asarray(r["samples"]["latency_ms"])
         assert latency_stats(lat.tolist()) == r["latency_ms"]
+
+
+def _one_line_error(proc, *needles: str) -> None:
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    for n in needles:
+        assert n in proc.stderr, (n, proc.stderr)
+
+
+def test_merge_checks_the_schema(two_reports, cli, tmp_path: Path) -> None:
+    """A report with the right header but a broken body: one line naming the file and the first violation
+    (was a TypeError traceback on `results: "garbage"`)."""
+    a, _ = two_reports
+    good = json.loads((a / "report.json").read_text())
+    out = tmp_path / "out"
+    cases = [(lambda d: d.__setitem__("results", "garbage"), "results: 'garbage' is not of type 'array'"),
+             (lambda d: d["results"][1]["latency_ms"].__setitem__("p50", "fast"), "results/1/latency_ms/p50"),
+             (lambda d: d["results"][0].pop("samples"), "'samples' is a required property"),
+             (lambda d: d["environments"][0].pop("id"), "environments/0")]
+    for i, (spoil, needle) in enumerate(cases):
+        doc = copy.deepcopy(good)
+        spoil(doc)
+        bad = tmp_path / f"bad{i}.json"
+        bad.write_text(json.dumps(doc))
+        proc = cli(["report", "merge", a, bad, "--out", out])
+        _one_line_error(proc, f"{bad} does not match the report schema", needle)
+        proc = cli(["report", "merge", a, "--baseline", bad, "--out", out])  # the baseline too
+        _one_line_error(proc, str(bad), needle)
+    assert not out.exists()
+
+
+def test_same_report_twice_is_listed_once(two_reports, cli, tmp_path: Path) -> None:
+    a, b = two_reports
+    n_a = len(json.loads((a / "report.json").read_text())["results"])
+    out = tmp_path / "twice"
+    proc = cli(["report", "merge", a, a / "report.json", b, "--out", out])
+    assert proc.returncode == 0, proc.stderr
+    doc = check_report(out)
+    assert len(doc["results"]) == 2 * n_a  # a once, b once
+    keys = [(r["environment"], r["name"], r["threads"]) for r in doc["results"]]
+    assert len(set(keys)) == len(keys)
+    assert sum(line.startswith("classify-cpu") for line in proc.stdout.splitlines()) == 2
+    assert "same measurement" in proc.stderr and "same measurement" in (out / "report.md").read_text()
+
+
+def test_different_models_get_a_note(two_reports, cli, tmp_path: Path) -> None:
+    """A baseline of another model under the same bundle name (1.0-width-like change: here 0.5@128 vs the
+    0.35@96 classify bundle): the comparison says the models differ and in what."""
+    from conftest import _build_cpu
+
+    a, _ = two_reports
+    other = _build_cpu(tmp_path, "classify", 0.5, 128, num_classes=10)  # named classify-cpu like the original
+    base = tmp_path / "base"
+    proc = cli(["bench", "--bundle", other, "--runs", 5, "--warmup", 1, "--threads", 1, "--report", base])
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "cmp"
+    proc = cli(["report", "merge", a, "--baseline", base, "--out", out])
+    assert proc.returncode == 0, proc.stderr
+    notes = [n for n in check_report(out)["notes"] if "different baseline model" in n]
+    assert len(notes) == 1, notes
+    assert "mobilenet_v2 0.35@96x96 classify fp32 vs mobilenet_v2 0.5@128x128 classify fp32" in notes[0]
+    assert "width, resolution differ" in notes[0] and "different baseline model" in proc.stderr
+    # the comparison itself (a classify and a detect bundle) says the models differ in task and resolution
+    note = [n for n in json.loads((out / "report.json").read_text())["notes"] if "compared models differ" in n]
+    assert len(note) == 1 and "resolution, task" in note[0]
+    proc = cli(["report", "merge", base, "--out", tmp_path / "one"])  # one model: no such note
+    assert proc.returncode == 0 and "models differ" not in proc.stderr
+
+
+def test_merge_without_jsonschema_says_what_to_install(two_reports, cli, tmp_path: Path) -> None:
+    import os
+
+    a, _ = two_reports
+    block = tmp_path / "block" / "jsonschema"
+    block.mkdir(parents=True)
+    (block / "__init__.py").write_text("raise ImportError('jsonschema blocked for this test')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(block.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = cli(["report", "merge", a, "--out", tmp_path / "out"], env=env)
+    _one_line_error(proc, "needs jsonschema", "edgemnv2[report]")
+    assert not (tmp_path / "out").exists()
+
+
+def test_reads_schema_version_1(two_reports, cli, tmp_path: Path) -> None:
+    """A version 1 report (before runtime.delegation existed) still merges with a version 2 one."""
+    a, b = two_reports
+    old = json.loads((a / "report.json").read_text())
+    old["schema_version"] = 1
+    for r in old["results"]:
+        r["runtime"].pop("delegation", None)
+    p = tmp_path / "v1.json"
+    p.write_text(json.dumps(old))
+    out = tmp_path / "out"
+    proc = cli(["report", "merge", p, b, "--out", out])
+    assert proc.returncode == 0, proc.stderr
+    assert check_report(out)["schema_version"] == 2

@@ -119,7 +119,6 @@ def test_vcgencmd_outputs() -> None:
     assert tp.parse_measure_temp((DATA / "vcgencmd_measure_temp.txt").read_text()) == 48.3
     assert tp.parse_measure_temp((DATA / "vcgencmd_measure_temp_hot.txt").read_text()) == 80.6
     assert tp.parse_measure_clock((DATA / "vcgencmd_measure_clock_arm.txt").read_text()) == pytest.approx(1500.398464)
-    assert tp.parse_measure_volts((DATA / "vcgencmd_measure_volts.txt").read_text()) == 1.2
     assert tp.parse_measure_temp("VCHI initialization failed") is None
     assert tp.parse_throttled("error") is None
 

@@ -12,7 +12,7 @@ import platform
 import socket
 from typing import Any, Dict, Optional
 
-from .. import __version__
+from ..sysinfo import library_versions, read_sys_file
 from . import telemetry_pi as tp
 
 __all__ = ["collect_environment", "L4T_TO_JETPACK", "jetpack_from_l4t"]
@@ -26,16 +26,8 @@ _DISTS = ("numpy", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-r
 L4T_TO_JETPACK = {"32": "4", "34": "5 (developer preview)", "35": "5", "36": "6", "38": "7"}
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace").strip("\x00\n ")
-    except OSError:
-        return None
-
-
 def _os_name() -> str:
-    text = _read("/etc/os-release")
+    text = read_sys_file("/etc/os-release")
     if text:
         for line in text.splitlines():
             if line.startswith("PRETTY_NAME="):
@@ -44,7 +36,7 @@ def _os_name() -> str:
 
 
 def _cpu_model() -> Optional[str]:
-    text = _read("/proc/cpuinfo") or ""
+    text = read_sys_file("/proc/cpuinfo") or ""
     for key in ("model name", "Model", "Hardware", "cpu model", "Processor"):
         for line in text.splitlines():
             if line.split(":")[0].strip() == key and ":" in line:
@@ -72,27 +64,13 @@ def jetpack_from_l4t(l4t: Optional[str]) -> Optional[Dict[str, str]]:
     return {"l4t": f"{m.group(1)}.{m.group(2)}", "jetpack": L4T_TO_JETPACK.get(m.group(1), "unknown")}
 
 
-def library_versions() -> Dict[str, str]:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
-        return {}
-    out = {"edgemnv2": __version__}
-    for name in _DISTS:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def _memory_mb() -> Optional[float]:
     try:
         import psutil
 
         return psutil.virtual_memory().total / 2**20
     except ImportError:
-        text = _read("/proc/meminfo") or ""
+        text = read_sys_file("/proc/meminfo") or ""
         for line in text.splitlines():
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) / 1024.0
@@ -101,8 +79,8 @@ def _memory_mb() -> Optional[float]:
 
 def collect_environment(device_state: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The ``environment`` block of a report; ``id`` is a short stable hash of the machine identity."""
-    l4t = _read("/etc/nv_tegra_release")
-    board = tp.board_model() or _read("/sys/class/dmi/id/product_name")
+    l4t = read_sys_file("/etc/nv_tegra_release")
+    board = tp.board_model() or read_sys_file("/sys/class/dmi/id/product_name")
     env: Dict[str, Any] = {
         "hostname": socket.gethostname(),
         "board": board,
@@ -115,7 +93,7 @@ def collect_environment(device_state: Optional[Dict[str, Any]] = None) -> Dict[s
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "jetson": jetpack_from_l4t(l4t),
-        "libraries": library_versions(),
+        "libraries": library_versions(*_DISTS),
     }
     state = device_state or {}
     power_mode = None

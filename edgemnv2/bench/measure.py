@@ -227,67 +227,91 @@ def _ru_maxrss_mb() -> Optional[float]:
         return None
 
 
+def _import_runtime(model_format: str) -> float:
+    """Import the runtime now and return how long that took (0 when it was already imported)."""
+    t = time.perf_counter()
+    for mod in RUNTIMES[model_format][0]:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
+            break
+    return (time.perf_counter() - t) * 1e3
+
+
+@dataclass
+class _Loop:
+    """The timed loop's raw outcome: per-stage samples, sample times, iterations, wall time, CPU times."""
+
+    stages: StageTimes
+    times_s: List[float]
+    t_start: float
+    n: int
+    wall: float
+    process_cpu: Optional[float]
+
+
+def _warmup(predictor: Any, image: np.ndarray, runs: int) -> List[float]:
+    size = image.shape[:2]
+    warm: List[float] = []
+    for _ in range(runs):
+        feeds = predictor.preprocess(image)
+        t = time.perf_counter()
+        raw = predictor.infer(feeds)
+        warm.append((time.perf_counter() - t) * 1e3)
+        predictor.postprocess(raw, size)
+    return warm
+
+
+def _timed_loop(predictor: Any, image: np.ndarray, cfg: BenchConfig, sampler: TelemetrySampler, proc: Any) -> _Loop:
+    size = image.shape[:2]
+    stages = StageTimes()
+    times_s: List[float] = []
+    cpu0 = proc.cpu_times() if proc is not None else None
+    t_start = sampler.mark("timed_start")
+    wall0 = time.perf_counter()
+    deadline = wall0 + cfg.duration_s if cfg.duration_s else None
+    n = 0
+    while (n < cfg.runs) if deadline is None else (time.perf_counter() < deadline):
+        a = time.perf_counter()
+        feeds = predictor.preprocess(image)
+        b = time.perf_counter()
+        raw = predictor.infer(feeds)
+        c = time.perf_counter()
+        predictor.postprocess(raw, size)
+        d = time.perf_counter()
+        stages.add("preprocess", (b - a) * 1e3)
+        stages.add("inference", (c - b) * 1e3)
+        stages.add("postprocess", (d - c) * 1e3)
+        times_s.append(b - sampler.t0)
+        n += 1
+    wall = time.perf_counter() - wall0
+    sampler.mark("timed_end")
+    cpu1 = proc.cpu_times() if proc is not None else None
+    process_cpu = None
+    if cpu0 is not None and cpu1 is not None and wall > 0:
+        process_cpu = 100.0 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+    return _Loop(stages, times_s, t_start, n, wall, process_cpu)
+
+
 def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any], sampler: TelemetrySampler,
          proc: Any, say: Callable[[str], None], extra: Optional[Callable[[Any], Dict[str, Any]]]) -> Dict[str, Any]:
     size = image.shape[:2]
     rss_before = _rss_mb(proc)
     say(f"{ref.name}: loading")
-    module = RUNTIMES[info["model_format"]][0]
-    t_import = time.perf_counter()
-    for mod in module:  # the runtime's own import time, reported apart (0 when already imported)
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
-            break
-    import_ms = (time.perf_counter() - t_import) * 1e3
+    import_ms = _import_runtime(info["model_format"])  # the runtime's own import time, reported apart
     sampler.mark("load_start")
     t_load = time.perf_counter()
     predictor = _open_predictor(ref, cfg.threads)
     predictor.activate()
     try:
         t_loaded = time.perf_counter()
-        feeds = predictor.preprocess(image)
-        raw = predictor.infer(feeds)
-        predictor.postprocess(raw, size)
+        predictor.postprocess(predictor.infer(predictor.preprocess(image)), size)
         t_first = time.perf_counter()
         sampler.mark("first_result")
         rss_loaded = _rss_mb(proc)
         say(f"{ref.name}: warm-up ({cfg.warmup} runs)")
-        warm: List[float] = []
-        for _ in range(cfg.warmup):
-            feeds = predictor.preprocess(image)
-            t = time.perf_counter()
-            raw = predictor.infer(feeds)
-            warm.append((time.perf_counter() - t) * 1e3)
-            predictor.postprocess(raw, size)
-        what = f"{cfg.duration_s:g} s sustained" if cfg.duration_s else f"{cfg.runs} runs"
-        say(f"{ref.name}: measuring ({what})")
-        stages = StageTimes()
-        times_s: List[float] = []
-        cpu0 = proc.cpu_times() if proc is not None else None
-        t_start = sampler.mark("timed_start")
-        wall0 = time.perf_counter()
-        deadline = wall0 + cfg.duration_s if cfg.duration_s else None
-        n = 0
-        while True:
-            if deadline is None and n >= cfg.runs:
-                break
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-            a = time.perf_counter()
-            feeds = predictor.preprocess(image)
-            b = time.perf_counter()
-            raw = predictor.infer(feeds)
-            c = time.perf_counter()
-            predictor.postprocess(raw, size)
-            d = time.perf_counter()
-            stages.add("preprocess", (b - a) * 1e3)
-            stages.add("inference", (c - b) * 1e3)
-            stages.add("postprocess", (d - c) * 1e3)
-            times_s.append(b - sampler.t0)
-            n += 1
-        wall = time.perf_counter() - wall0
-        sampler.mark("timed_end")
-        cpu1 = proc.cpu_times() if proc is not None else None
+        warm = _warmup(predictor, image, cfg.warmup)
+        say(f"{ref.name}: measuring ({f'{cfg.duration_s:g} s sustained' if cfg.duration_s else f'{cfg.runs} runs'})")
+        loop = _timed_loop(predictor, image, cfg, sampler, proc)
         rss_end = _rss_mb(proc)
         runtime_desc = _describe(predictor)
         input_spec = [s.to_dict() for s in predictor.runner.input_specs()]
@@ -296,35 +320,27 @@ def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any
         predictor.deactivate()
     # samples are stored rounded to 0.1 us (far below timer noise) and the statistics are computed from the
     # stored values, so anyone can recompute them exactly from report.json
-    for k in list(stages.samples):
-        stages.samples[k] = [round(v, 4) for v in stages.samples[k]]
-    warm = [round(v, 4) for v in warm]
-    infer_ms = stages.samples.get("inference", [])
-    rel_s = [round(t - t_start, 6) for t in times_s]
+    samples = {k: [round(v, 4) for v in vals] for k, vals in loop.stages.samples.items()}
+    loop.stages.samples.update(samples)
+    infer_ms = samples.get("inference", [])
+    rel_s = [round(t - loop.t_start, 6) for t in loop.times_s]
     lat = latency_stats(infer_ms)
-    process_cpu = None
-    if cpu0 is not None and cpu1 is not None and wall > 0:
-        process_cpu = 100.0 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
     result: Dict[str, Any] = {
-        "name": ref.name,
-        **info,
-        "runtime": runtime_desc,
-        "threads": cfg.threads,
-        "input": input_spec,
+        "name": ref.name, **info, "runtime": runtime_desc, "threads": cfg.threads, "input": input_spec,
         "image_size": [int(size[0]), int(size[1])],
         "cold_start_ms": {"runtime_import_ms": import_ms, "load_ms": (t_loaded - t_load) * 1e3,
                           "first_result_ms": (t_first - t_loaded) * 1e3, "total_ms": (t_first - t_load) * 1e3},
-        "warmup_ms": warm,
+        "warmup_ms": [round(v, 4) for v in warm],
         "latency_ms": lat,
-        "stages_ms": stages.summary(),
+        "stages_ms": loop.stages.summary(),
         "throughput": {"model_ips": 1000.0 / lat["mean"] if lat["mean"] else None,
-                       "end_to_end_ips": n / wall if wall > 0 else None, "iterations": n, "wall_s": wall},
-        "samples": {"t_s": rel_s, "latency_ms": infer_ms,
-                    "preprocess_ms": stages.samples.get("preprocess", []),
-                    "postprocess_ms": stages.samples.get("postprocess", [])},
+                       "end_to_end_ips": loop.n / loop.wall if loop.wall > 0 else None, "iterations": loop.n,
+                       "wall_s": loop.wall},
+        "samples": {"t_s": rel_s, "latency_ms": infer_ms, "preprocess_ms": samples.get("preprocess", []),
+                    "postprocess_ms": samples.get("postprocess", [])},
         "memory": {"rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
                    "peak_rss_mb": _max_or_none(rss_loaded, rss_end), "process_max_rss_mb": _ru_maxrss_mb()},
-        "cpu": {"process_percent": process_cpu, "cpu_count": os.cpu_count()},
+        "cpu": {"process_percent": loop.process_cpu, "cpu_count": os.cpu_count()},
         "sustained": _sustained(rel_s, infer_ms, cfg) if cfg.duration_s else None,
         "pipeline": None,
         "accuracy": None,

@@ -22,22 +22,14 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..sysinfo import read_sys_file
 from . import telemetry_jetson as tj
 from . import telemetry_pi as tp
 
 __all__ = ["TelemetrySampler", "device_state", "read_thermal_zones", "read_cpufreq_mhz", "energy_between",
            "summarize"]
-
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().strip("\x00\n ")
-    except OSError:
-        return None
 
 
 def read_thermal_zones(root: str = "/") -> Dict[str, float]:
@@ -49,7 +41,7 @@ def read_thermal_zones(root: str = "/") -> Dict[str, float]:
     out: Dict[str, float] = {}
     base = os.path.join(root, "sys/class/thermal")
     for zone in sorted(glob.glob(os.path.join(base, "thermal_zone*")), key=_zone_number):
-        raw = _read(os.path.join(zone, "temp"))
+        raw = read_sys_file(os.path.join(zone, "temp"))
         if raw is None:
             continue
         try:
@@ -58,7 +50,7 @@ def read_thermal_zones(root: str = "/") -> Dict[str, float]:
             continue
         if value < -100:
             continue
-        name = _read(os.path.join(zone, "type")) or os.path.basename(zone)
+        name = read_sys_file(os.path.join(zone, "type")) or os.path.basename(zone)
         if name in out:
             name = f"{name}.{_zone_number(zone)}"
         out[name] = value
@@ -76,7 +68,7 @@ def read_cpufreq_mhz(root: str = "/") -> Tuple[Optional[List[float]], Optional[s
                    key=lambda p: _zone_number(os.path.dirname(os.path.dirname(p))))
     vals = []
     for f in files:
-        raw = _read(f)
+        raw = read_sys_file(f)
         if raw and raw.isdigit():
             vals.append(int(raw) / 1000.0)
     if vals:
@@ -95,7 +87,7 @@ def read_cpufreq_mhz(root: str = "/") -> Tuple[Optional[List[float]], Optional[s
 
 
 def read_governor(root: str = "/") -> Optional[str]:
-    return _read(os.path.join(root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
+    return read_sys_file(os.path.join(root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
 
 
 def _vcgencmd(*args: str) -> Tuple[Optional[str], Optional[str]]:
@@ -393,13 +385,3 @@ def _interp(a: Tuple[float, float], b: Tuple[float, float], t: float) -> float:
     if b[0] == a[0]:
         return b[1]
     return a[1] + (b[1] - a[1]) * (t - a[0]) / (b[0] - a[0])
-
-
-def parse_tegrastats_file(path: str | os.PathLike) -> List[Dict[str, Any]]:
-    """Parse a saved ``tegrastats --logfile`` (one line per sample); blank or unparsable lines skipped."""
-    out = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        p = tj.parse_tegrastats(line)
-        if p:
-            out.append(p)
-    return out

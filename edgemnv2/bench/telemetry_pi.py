@@ -1,4 +1,4 @@
-"""Raspberry Pi telemetry from ``vcgencmd``: temperature, throttling bits, clocks, volts; board model.
+"""Raspberry Pi telemetry from ``vcgencmd``: temperature, throttling bits, clocks; board model.
 
 ``vcgencmd get_throttled`` -> ``throttled=0x50005``; bits 0-3 are the state now (under-voltage, ARM
 frequency capped, throttled, soft temperature limit), bits 16-19 say each "has occurred" since boot.
@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-__all__ = ["parse_measure_temp", "parse_throttled", "decode_throttled", "parse_measure_clock", "parse_measure_volts",
+__all__ = ["parse_measure_temp", "parse_throttled", "decode_throttled", "parse_measure_clock",
            "board_model", "THROTTLE_BITS"]
 
 THROTTLE_BITS = {
@@ -52,12 +52,6 @@ def parse_measure_clock(text: str) -> Optional[float]:
     """``frequency(48)=1500398464`` -> 1500.398464 (MHz)."""
     m = re.search(r"frequency\(\d+\)=(\d+)", text)
     return int(m.group(1)) / 1e6 if m else None
-
-
-def parse_measure_volts(text: str) -> Optional[float]:
-    """``volt=0.8500V`` -> 0.85."""
-    m = re.search(r"volt=(\d+(?:\.\d+)?)V", text)
-    return float(m.group(1)) if m else None
 
 
 def board_model(root: str = "/") -> Optional[str]:

@@ -11,10 +11,12 @@ import os
 import platform
 import shutil
 import sys
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 import typer
+
+from ..sysinfo import read_sys_file as _read
+from ..targets.pi.delegation import int8_delegation_note
 
 _PACKAGES = {
     # module name -> distribution names to ask for a version
@@ -67,13 +69,6 @@ def _version(module: str) -> Optional[str]:
     return "present"
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        return Path(path).read_text(errors="replace").strip("\x00\n ")
-    except OSError:
-        return None
-
-
 def collect() -> Dict[str, Any]:
     packages = {m: _version(m) for m in _PACKAGES}
     accel: Dict[str, Any] = {
@@ -104,6 +99,7 @@ def collect() -> Dict[str, Any]:
         "system": {"os": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
                    "cpus": os.cpu_count()},
         "packages": packages, "accelerators": accel, "cameras": cams, "targets": targets,
+        "tflite_int8_delegation": int8_delegation_note(),
     }
 
 
@@ -140,6 +136,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the finding
         t.add_row(name, "[green]yes[/green]" if st["ready"] else "[red]no[/red]",
                   "" if st["ready"] else escape(f"{', '.join(st['missing'])}: {st['install']}"))
     c.print(t)
+    if info["tflite_int8_delegation"]:
+        c.print(f"[bold yellow]warning:[/bold yellow] {escape(info['tflite_int8_delegation'])}")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,7 +29,7 @@ def merge(
     (report.json + report.md + report.html with plots), optionally against a --baseline."""
     from rich.markup import escape
 
-    from ..bench.merge import merge_reports
+    from ..bench.merge import merge_reports, result_lines
     from ..bench.report import check_report_dir, write_report
     from ..errors import EdgeError
     from ..ui import say, warn
@@ -42,18 +42,16 @@ def merge(
     doc = merge_reports(reports, ["edgemnv2", *sys.argv[1:]], baseline,
                         {"p50": threshold, "p99": tail_threshold, "model_ips": threshold, "accuracy": accuracy_drop})
     paths = write_report(doc, out)
-    for r in doc["results"]:
-        lat = r["latency_ms"]
-        typer.echo(f"{r['name']:<32} {str((r.get('runtime') or {}).get('runtime')):<12} {str(r.get('precision')):<6} "
-                   f"p50 {lat['p50']:.3f} ms  p99 {lat['p99']:.3f} ms  {r['throughput']['model_ips'] or 0:.1f} IPS")
+    for line in result_lines(doc):
+        typer.echo(line)
+    for note in doc["notes"]:
+        warn(escape(note))
     regs = doc.get("regressions")
-    if regs is not None:
-        if regs:
-            for g in regs:
-                warn(escape(f"regression: {g['key']}: {g['metric']} {g['baseline']:.3f} -> {g['current']:.3f} "
-                     f"({100 * g['change']:+.1f} %, threshold {100 * g['threshold']:.0f} %)"))
-        else:
-            say("no regression beyond the thresholds")
+    for g in regs or []:
+        warn(escape(f"regression: {g['key']}: {g['metric']} {g['baseline']:.3f} -> {g['current']:.3f} "
+                    f"({100 * g['change']:+.1f} %, threshold {100 * g['threshold']:.0f} %)"))
+    if regs == []:
+        say("no regression beyond the thresholds")
     say(escape(f"wrote {paths['json']}, {paths['md'].name}, {paths['html'].name}"))
     if regs and fail_on_regression:
         raise typer.Exit(1)

@@ -7,12 +7,13 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from ...build_options import BuildOptions, Precision
-from ...bundle import library_versions, write_manifest
+from ...bundle import write_manifest
 from ...export import OPSET_FOR_TARGET, export_onnx
 from ...fileio import atomic_write_text, staged_dir
 from ...labels import labels_text
 from ...model_source import ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
 from ...models.zoo import model_outputs
+from ...sysinfo import library_versions
 from .runner import OnnxRuntimeRunner
 
 __all__ = ["build_cpu_bundle", "onnx_parity", "export_source"]

@@ -15,9 +15,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ...bundle import load_bundle, now_iso, write_manifest
+from ...bundle import load_bundle, write_manifest
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, ensure_writable_dir, sha256_file
+from ...sysinfo import now_iso
 from .versions import (
     SUPPORTED_MIN,
     engine_precision_plan,

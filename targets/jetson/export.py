@@ -18,10 +18,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ...build_options import BuildOptions, Precision
-from ...bundle import library_versions, write_manifest
+from ...bundle import write_manifest
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, atomic_write_text, sha256_file, staged_dir
 from ...model_source import ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
+from ...sysinfo import library_versions
 from .engine import (
     ENGINE_FILE,
     HOST_CHECK_TRT,

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ...build_options import BuildOptions, Precision
-from ...bundle import library_versions, write_manifest
+from ...bundle import write_manifest
 from ...errors import EdgeError, MissingDependency
 from ...fileio import atomic_write_bytes, atomic_write_text, staged_dir
 from ...labels import labels_text
 from ...model_source import ModelSource, base_manifest, onnx_output_specs, resolve_source
+from ...sysinfo import library_versions
 from ...tasks.base import Task
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ is on (the runtimes' default delegate); ``threads`` sets its thread count. Input
 quantisation, shapes and dtypes are read from the model rather than assumed, so Coral's uint8
 models and our own int8/fp32 bundles run through the same code. A model holding an operator the
 installed runtime cannot run fails with one line naming the op, its version and the runtime.
+``describe()`` records which ops XNNPACK really runs (:mod:`.delegation`).
 
 Only numpy is imported at module level; the runtime is imported when the runner is activated.
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 from ...errors import EdgeError, MissingDependency
 from ..base import Runner, TensorSpec
+from .delegation import Delegation, analyse_delegation
 
 __all__ = ["TFLiteRunner", "RUNTIMES", "load_interpreter_class", "runtime_version", "op_error"]
 
@@ -170,6 +172,25 @@ class TFLiteRunner(Runner):
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
         return counts
 
+    def delegation(self) -> Optional[Delegation]:
+        """Which ops XNNPACK runs and which the runtime's own kernels run (None without XNNPACK)."""
+        if not self.xnnpack or self._interp is None:
+            return None
+        dtypes: Dict[int, str] = {}
+        try:
+            dtypes = {int(t["index"]): np.dtype(t["dtype"]).name for t in self._interp.get_tensor_details()}
+        except (ValueError, RuntimeError, TypeError):  # some runtimes refuse odd tensors; dtypes only refine it
+            pass
+        try:
+            ops = self._interp._get_ops_details()  # noqa: SLF001 - the only op listing the runtimes offer
+        except (AttributeError, ValueError, RuntimeError):  # a runtime without it: delegation unknown
+            return None
+        return analyse_delegation(ops, dtypes, self.runtime_name, self.runtime_version)
+
     def describe(self) -> Dict[str, Any]:
-        return {"runtime": self.runtime_name or "tflite", "version": self.runtime_version, "threads": self.threads,
-                "delegate": "xnnpack" if self.xnnpack else "none"}
+        d: Dict[str, Any] = {"runtime": self.runtime_name or "tflite", "version": self.runtime_version,
+                             "threads": self.threads, "delegate": "xnnpack" if self.xnnpack else "none"}
+        deleg = self.delegation()
+        if deleg is not None:
+            d["delegation"] = deleg.to_dict()
+        return d

@@ -1,4 +1,5 @@
-"""Optional per-model steps of ``edgemnv2 bench``, run with the active predictor after the timed loop.
+"""Optional per-model steps of ``edgemnv2 bench`` (pipeline, accuracy), run with the active predictor
+after the timed loop; each returns the fields it adds to the model's result.
 
 * ``--pipeline --source SRC``: the camera loop of :mod:`edgemnv2.apps.pipeline` (capture, preprocess,
   inference, postprocess, no sinks) for ``--frames`` frames; its ``PipelineStats.to_dict()`` goes to
@@ -16,10 +17,11 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import EdgeError
 
-__all__ = ["pipeline_step", "eval_step", "eval_precheck", "HEADLINE_METRIC"]
+__all__ = ["Step", "pipeline_step", "eval_step", "eval_precheck", "combine_steps", "EVAL_SPLIT", "HEADLINE_METRIC"]
 
 Step = Callable[[Any], Dict[str, Any]]
 HEADLINE_METRIC = {"classify": "top1", "detect": "map", "segment": "miou"}
+EVAL_SPLIT = "val"  # like build --eval and edgemnv2 eval: DIR/val when it exists, else DIR itself
 
 
 def pipeline_step(source: str, frames: int) -> Step:
@@ -56,11 +58,12 @@ def eval_step(data: Path, limit: Optional[int]) -> Step:
                         "pip install 'edgemnv2[report]'") from None
 
     def step(predictor: Any) -> Dict[str, Any]:
-        ds = open_dataset(predictor.task, data)
+        ds = open_dataset(predictor.task, data, EVAL_SPLIT)
         out = evaluate(predictor, ds, limit=limit, progress=False)
         metrics = out.get("metrics") or {}
         name = HEADLINE_METRIC[predictor.task.value]
-        return {"accuracy": {"metric": name, "value": metrics.get(name), "metrics": metrics, "dataset": str(data),
+        return {"accuracy": {"metric": name, "value": metrics.get(name), "metrics": metrics,
+                             "dataset": str(getattr(ds, "root", data)),
                              "images": int(out.get("images", 0)), "seconds": out.get("seconds"),
                              **({"per_class_iou": out["per_class_iou"]} if "per_class_iou" in out else {})}}
 
@@ -73,7 +76,21 @@ def eval_precheck(data: Path, task: str, labels: Optional[List[str]], name: str)
     from ..evaluate import label_mapping
 
     try:
-        ds = open_dataset(task, data)
+        ds = open_dataset(task, data, EVAL_SPLIT)
         label_mapping(labels, list(ds.labels), task != "classify")
     except EdgeError as e:
         raise EdgeError(f"--eval {data} for {name} ({task}): {e.message}", e.hint) from None
+
+
+def combine_steps(steps: List[Step]) -> Optional[Step]:
+    """One step running ``steps`` in order (their fields merged), or None when there are none."""
+    if not steps:
+        return None
+
+    def run(predictor: Any) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for step in steps:
+            out.update(step(predictor))
+        return out
+
+    return run
