@@ -1,15 +1,17 @@
 """Runner + task logic: image in, task result out. Shared by predict, camera, eval and bench.
 
-``Predictor`` wraps any runner (ONNX Runtime, TFLite, TensorRT): it reads the input format from
-the runner's input spec and the bundle manifest, preprocesses with the single preprocessing
-function, runs the model, dequantizes the raw outputs and hands them to the task's numpy logic.
+``Predictor`` wraps any runner (ONNX Runtime, TFLite, TensorRT) and a ``ModelIO`` (the typed view of
+the model's I/O, from a bundle manifest or the model file): it reads the input format from the
+runner's input spec (resizing a dynamic input to the contract's size), preprocesses with the single
+preprocessing function, runs the model, dequantizes the raw outputs and hands them to the task's
+numpy logic as the ``ModelIO`` says (logits or probabilities, boxes+scores or SSD's four outputs).
 Device side: numpy + OpenCV only.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -17,11 +19,12 @@ import numpy as np
 from .bundle import Bundle, load_bundle
 from .errors import EdgeError
 from .labels import read_labels
+from .model_io import SSD_OUTPUTS, IOOverrides, ModelIO, OutputKind, Rule
 from .tasks import classify, detect, segment
-from .tasks.base import Task, dequantize
+from .tasks.base import Task, dequantize, looks_like_probabilities
 from .tasks.preprocess import InputFormat, Normalization, preprocess
 
-__all__ = ["Predictor", "TaskResult", "DetectOptions"]
+__all__ = ["Predictor", "TaskResult", "DetectOptions", "IOOverrides", "ModelIO", "Rule"]
 
 
 @dataclass
@@ -49,9 +52,12 @@ class TaskResult:
     detections: List[detect.Detection] = field(default_factory=list)
     mask: Optional[np.ndarray] = None  # (H, W) uint8 at the image size
     labels: Optional[Sequence[str]] = None
+    semantics: Optional[Dict[str, Any]] = None  # ModelIO.describe(): which rule decided each output
 
     def to_json(self, image: Optional[str] = None) -> Dict[str, Any]:
         d: Dict[str, Any] = {"image": image, "task": self.task.value}
+        if self.semantics is not None:
+            d["semantics"] = self.semantics
         if self.task is Task.classify:
             d["top"] = [c.to_dict() for c in self.top]
         elif self.task is Task.detect:
@@ -69,25 +75,40 @@ class TaskResult:
 
 
 class Predictor:
-    """Image -> TaskResult for one model; a context manager that activates its runner."""
+    """Image -> TaskResult for one model; a context manager that activates its runner.
+
+    Give it a ``ModelIO`` (``io=``, or ``Predictor.from_io``); ``manifest=`` (a bundle manifest) is
+    still accepted and turned into one. ``normalization`` overrides the contract's.
+    """
 
     def __init__(self, runner: Any, task: Task | str, labels: Optional[Sequence[str]] = None,
                  normalization: Optional[Normalization] = None, manifest: Optional[Dict[str, Any]] = None,
                  top_k: int = 5, detect_options: Optional[DetectOptions] = None,
-                 score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None) -> None:
+                 score_threshold: Optional[float] = None, iou_threshold: Optional[float] = None,
+                 io: Optional[ModelIO] = None) -> None:
         self.runner = runner
         self.task = Task(task)
-        self.labels = list(labels) if labels else None
         self.manifest = manifest or {}
-        self.norm = normalization
+        if io is None:
+            io = ModelIO.from_manifest({**self.manifest, "task": self.task.value}) if self.manifest else \
+                ModelIO(self.task)
+        self.io = io
+        self.labels = list(labels) if labels else (list(io.labels) if io.labels else None)
+        self.norm = normalization if normalization is not None else io.input.normalization
         self.top_k = top_k
         # Detection thresholds: explicit options, else the bundle's recorded ones, with any given override.
         self.detect_options = detect_options or DetectOptions.from_manifest(self.manifest, score_threshold,
                                                                             iou_threshold)
         self.input_format: Optional[InputFormat] = None
         self._input_name = ""
+        self._label_offset = io.boxes.label_offset
 
     # -- construction -----------------------------------------------------------------------------
+    @classmethod
+    def from_io(cls, runner: Any, io: ModelIO, labels: Optional[Sequence[str]] = None, **kw: Any) -> Predictor:
+        """A runner plus its typed I/O view (what builders and bundles use)."""
+        return cls(runner, io.task, labels, io=io, **kw)
+
     @classmethod
     def from_bundle(cls, bundle: Bundle | str | os.PathLike, threads: Optional[int] = None,
                     **kw: Any) -> Predictor:
@@ -101,18 +122,22 @@ class Predictor:
         if b.model_format == "tensorrt":
             runner_kw.setdefault("manifest", b.manifest)
         runner = open_runner(b.model_path, threads=threads, **runner_kw)
-        return cls(runner, b.task, b.labels, b.normalization, b.manifest, **kw)
+        return cls(runner, b.task, b.labels, b.normalization, b.manifest, io=ModelIO.from_manifest(b.manifest), **kw)
 
     @classmethod
     def from_model(cls, path: str | os.PathLike, task: Task | str, labels: Optional[str | os.PathLike] = None,
                    threads: Optional[int] = None, normalization: Optional[Normalization] = None,
-                   **kw: Any) -> Predictor:
-        """A bare model file: .onnx (our export's normalisation unless told), .tflite, .engine."""
+                   overrides: Optional[IOOverrides] = None, **kw: Any) -> Predictor:
+        """A bare model file (.onnx, .tflite, .engine): what the file says about itself, then ``overrides``."""
         from .targets.registry import open_runner
 
+        io = ModelIO.from_file(path, task, overrides)
         runner = open_runner(path, threads=threads, **(kw.pop("runner_kw", {}) or {}))
         names = read_labels(labels) if labels else None
-        return cls(runner, task, names, normalization, None, **kw)
+        pred = cls(runner, task, names, normalization, None, io=io, **kw)
+        if names and pred.task is Task.detect and io.boxes.label_offset == 0 and _background_first(names):
+            pred._label_offset = 1  # SSD classes exclude the background line the labels start with
+        return pred
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def __enter__(self) -> Predictor:
@@ -131,43 +156,54 @@ class Predictor:
         return self
 
     def _setup(self) -> None:
+        from .model_io_rules import resolve_outputs
+
         specs = self.runner.input_specs()
+        name = self.runner.path.name
         if len(specs) != 1:
-            raise EdgeError(f"{self.runner.path.name} has {len(specs)} inputs; edgemnv2 runs single-image models")
+            raise EdgeError(f"{name} has {len(specs)} inputs; edgemnv2 runs single-image models")
         spec = specs[0]
-        layout = self.manifest.get("input", {}).get("layout")
+        layout = self.io.input.layout.value if self.io.input.layout else None
         shape = tuple(spec.shape)
-        if any(d < 0 for d in shape):
-            recorded = self.manifest.get("input", {}).get("shape")
-            if not recorded or len(recorded) != len(shape):
-                raise EdgeError(f"{self.runner.path.name} has a dynamic input shape {list(shape)} (-1 = any size)",
-                                "export it with a fixed input size (edgemnv2 build does), or build a bundle")
-            shape = tuple(int(r) if d < 0 else d for d, r in zip(shape, recorded))
         try:
-            self.input_format = InputFormat.from_shape(shape, spec.dtype, spec.quant, layout)
+            fmt = InputFormat.from_shape(shape, spec.dtype, spec.quant, layout)
         except ValueError as e:
-            raise EdgeError(f"{self.runner.path.name}: {e}", "edgemnv2 runs image models with one 4-D input") from None
+            raise EdgeError(f"{name}: {e}", "edgemnv2 runs image models with one 4-D input") from None
+        if any(d < 0 for d in shape):
+            fmt, shape = self._fixed_size(fmt, shape, spec.name)
+        if fmt.height < 2 or fmt.width < 2:
+            raise EdgeError(f"{name} takes {fmt.height}x{fmt.width} images", "pass a model with a real image input")
+        self.input_format = fmt
         self._input_name = spec.name
         if self.norm is None:
             integer = np.issubdtype(np.dtype(spec.dtype), np.integer)
             self.norm = Normalization.raw() if integer else Normalization()
-        self._check_outputs()
+            rule = "raw pixels (integer input, nothing stated)" if integer else \
+                "ImageNet mean/std (assumed: nothing stated; pass --mean/--std or --input-range)"
+            self.io = replace(self.io, input=replace(self.io.input, norm_rule=rule))
+        self.io = resolve_outputs(self.io, self.runner.output_specs(), name)
+        self._semantics = self.io.describe()
+
+    def _fixed_size(self, fmt: InputFormat, shape: Tuple[int, ...], input_name: str
+                    ) -> Tuple[InputFormat, Tuple[int, ...]]:
+        """A dynamic input gets the contract's size (--resolution, the file's, the bundle's) or is refused."""
+        size = self.io.input.size
+        if size is None:
+            raise EdgeError(f"{self.runner.path.name} has a dynamic input shape {list(shape)} (-1 = any size) and "
+                            "states no image size", "pass --resolution N (e.g. 224) or HxW")
+        h, w = size
+        new = (1, 3, h, w) if fmt.layout == "NCHW" else (1, h, w, shape[3] if shape[3] > 0 else 3)
+        resize = getattr(self.runner, "resize_input", None)
+        if resize is not None:
+            resize(input_name, new)
+        return InputFormat(h, w, fmt.layout, fmt.dtype, fmt.quant), new
 
     def deactivate(self) -> None:
         self.runner.deactivate()
 
-    def _check_outputs(self) -> None:
-        outs = self.runner.output_specs()
-        shapes = [tuple(o.shape) for o in outs]
-        name = self.runner.path.name
-        if self.task is Task.detect and len(outs) != 2:
-            raise EdgeError(f"{name} has {len(outs)} output(s) {shapes}, a detection model has 2 (boxes, scores)",
-                            "check --task")
-        if self.task is Task.classify and (len(outs) != 1 or len(shapes[0]) != 2):
-            raise EdgeError(f"{name} outputs {shapes}, a classifier outputs one (1, classes) tensor", "check --task")
-        if self.task is Task.segment and (len(outs) != 1 or len(shapes[0]) not in (3, 4)):
-            raise EdgeError(f"{name} outputs {shapes}, a segmenter outputs one (1, [C,] H, W) tensor",
-                            "check --task")
+    def describe_io(self) -> Dict[str, Any]:
+        """Which rule decided each output and the input normalisation (for reports); after activate()."""
+        return dict(getattr(self, "_semantics", None) or self.io.describe())
 
     # -- the three stages -------------------------------------------------------------------------------
     def preprocess(self, image_rgb: np.ndarray) -> Dict[str, np.ndarray]:
@@ -179,32 +215,51 @@ class Predictor:
 
     def postprocess(self, raw: Dict[str, np.ndarray], image_size: Tuple[int, int]) -> TaskResult:
         outs = {s.name: dequantize(raw[s.name], s.quant) for s in self.runner.output_specs()}
-        res = TaskResult(self.task, image_size, labels=self.labels)
+        res = TaskResult(self.task, image_size, labels=self.labels, semantics=self.describe_io())
         if self.task is Task.classify:
-            activation = (self.manifest.get("outputs") or [{}])[0].get("activation")
-            res.top = classify.topk(next(iter(outs.values()))[0], self.labels, self.top_k, activation)
+            info = self.io.outputs[0]
+            scores = outs[info.name][0]
+            if info.kind is OutputKind.unknown:  # last resort: nothing in the file or bundle says
+                probs = looks_like_probabilities(scores)
+                res.semantics["outputs"] = [dict(info.describe(), kind="probabilities" if probs else "logits")]
+            else:
+                probs = info.kind is OutputKind.probabilities
+            res.top = classify.topk(scores, self.labels, self.top_k, "softmax" if probs else "logits")
         elif self.task is Task.detect:
-            boxes, scores = self._split_detect(outs)
-            o = self.detect_options
-            res.detections = detect.postprocess(boxes[0], scores[0], image_size, self.labels, o.score_threshold,
-                                                o.iou_threshold, o.max_detections)
+            res.detections = self._detect(outs, image_size)
         else:
-            out = next(iter(outs.values()))
-            layout = (self.manifest.get("outputs") or [{}])[0].get("layout")
+            info = self.io.outputs[0]
+            layout = info.layout.value if info.layout else None
             n = len(self.labels) if self.labels else None
-            res.mask = segment.resize_mask(segment.class_map(out, n, layout), image_size)
+            res.mask = segment.resize_mask(segment.class_map(outs[info.name], n, layout), image_size)
         return res
 
-    def _split_detect(self, outs: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-        by_name = {}
-        for o in self.manifest.get("outputs", []):
-            by_name[o.get("runtime_name", o["name"])] = o["name"]
-        named = {by_name.get(k, k): v for k, v in outs.items()}
-        if "boxes" in named and "scores" in named:
-            return named["boxes"], named["scores"]
-        a, b = outs.values()
-        return (a, b) if a.shape[-1] == 4 and b.shape[-1] != 4 else (b, a)
+    def _detect(self, outs: Dict[str, np.ndarray], image_size: Tuple[int, int]) -> List[detect.Detection]:
+        o = self.detect_options
+        by_kind = {x.kind: outs[x.name] for x in self.io.outputs}
+        if OutputKind.ssd_boxes in by_kind:
+            b, c, s, n = (by_kind[k] for k in SSD_OUTPUTS)
+            return detect.from_ssd(b[0], c[0], s[0], n, image_size, self.labels, o.score_threshold,
+                                   self._label_offset, o.max_detections)
+        dec = self.io.boxes
+        assert self.input_format is not None
+        fmt = self.input_format
+        boxes = detect.to_xyxy(by_kind[OutputKind.boxes][0], dec.box_format.value,
+                               None if dec.normalized else (fmt.height, fmt.width))
+        kind = next(k for k in (OutputKind.scores, OutputKind.score_logits, OutputKind.unknown) if k in by_kind)
+        scores = by_kind[kind][0]
+        if kind is OutputKind.score_logits or (kind is OutputKind.unknown and not looks_like_probabilities(scores)):
+            from .tasks.base import softmax
+
+            scores = softmax(scores) if dec.background else 1.0 / (1.0 + np.exp(-scores))
+        return detect.postprocess(boxes, scores, image_size, self.labels, o.score_threshold, o.iou_threshold,
+                                  o.max_detections, background=dec.background)
 
     def predict(self, image_rgb: np.ndarray) -> TaskResult:
         raw = self.infer(self.preprocess(image_rgb))
         return self.postprocess(raw, image_rgb.shape[:2])
+
+
+def _background_first(labels: Sequence[str]) -> bool:
+    return bool(labels) and labels[0].strip().lower() in ("background", "__background__", "???", "bg")
+

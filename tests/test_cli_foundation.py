@@ -36,7 +36,7 @@ def test_build_cpu_via_cli_and_predict_json(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == 2 and lines[0] == lines[1]
-    assert set(lines[0]) == {"image", "task", "top"} and lines[0]["task"] == "classify"
+    assert set(lines[0]) == {"image", "task", "top", "semantics"} and lines[0]["task"] == "classify"
     assert len(lines[0]["top"]) == 2 and set(lines[0]["top"][0]) == {"index", "label", "score"}
     assert sum(t["score"] for t in lines[0]["top"]) <= 1.0 + 1e-6
 
@@ -46,7 +46,7 @@ def test_predict_detect_schema_in_pixels(cpu_bundles, tmp_path):
     r = run_cli(["predict", img, "--bundle", cpu_bundles["detect"], "--json", "--score-threshold", "0.0"])
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert set(d) == {"image", "task", "detections"} and d["detections"]
+    assert set(d) == {"image", "task", "detections", "semantics"} and d["detections"]
     for det in d["detections"]:
         assert set(det) == {"label", "index", "score", "box"} and det["index"] >= 1
         x1, y1, x2, y2 = det["box"]
@@ -61,7 +61,7 @@ def test_predict_segment_mask_out(cpu_bundles, tmp_path):
     r = run_cli(["predict", img, "--bundle", cpu_bundles["segment"], "--json", "--mask-out", masks])
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert set(d) == {"image", "task", "classes"}
+    assert set(d) == {"image", "task", "classes", "semantics"}
     mask = cv2.imread(str(masks / "scene.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (70, 150) and mask.dtype == np.uint8
     labels = (cpu_bundles["segment"] / "labels.txt").read_text().split()

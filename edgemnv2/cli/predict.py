@@ -8,7 +8,10 @@ from typing import List, Optional
 
 import typer
 
+from ..model_io import BoxFormat, BoxUnits
 from ..tasks.base import Task
+
+_BARE = "Bare --model: "
 
 
 def predict(
@@ -26,29 +29,51 @@ def predict(
     iou_threshold: Optional[float] = typer.Option(None, "--iou-threshold", help="detect: NMS IoU threshold "
                                                  "(default: the bundle's, else 0.45)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: the runtime's)."),
+    mean: Optional[str] = typer.Option(None, "--mean", help=_BARE + "input mean, 1 or 3 numbers in 0..255 pixel "
+                                       "units (real = (pixel - mean) / std). Default: the file's metadata, "
+                                       "raw pixels for integer inputs, else ImageNet's."),
+    std: Optional[str] = typer.Option(None, "--std", help=_BARE + "input std, 1 or 3 numbers (see --mean)."),
+    input_range: Optional[str] = typer.Option(None, "--input-range", help=_BARE + "LOW,HIGH the float input "
+                                              "expects for pixels 0..255, e.g. -1,1 or 0,1 or 0,255."),
+    resolution: Optional[str] = typer.Option(None, "--resolution", help=_BARE + "N or HxW for a model whose "
+                                             "input size is dynamic (-1)."),
+    outputs: Optional[str] = typer.Option(None, "--outputs", help=_BARE + "detector output names, "
+                                          "boxes=NAME,scores=NAME (or logits=NAME for scores before softmax)."),
+    box_format: Optional[BoxFormat] = typer.Option(None, "--box-format", help=_BARE + "detector box layout "
+                                                   "(default xyxy)."),
+    box_units: Optional[BoxUnits] = typer.Option(None, "--box-units", help=_BARE + "detector boxes normalised "
+                                                 "0..1 (default) or in pixels of the model input."),
+    background: Optional[bool] = typer.Option(None, "--background/--no-background", help=_BARE + "whether "
+                                              "class 0 of a detector's scores is background (default yes)."),
 ) -> None:
     """Predict on images with a bundle (--bundle DIR) or a bare model (--model FILE --task T).
 
-    Bare quantized models (uint8/int8 input, e.g. Coral's .tflite) are fed raw pixels; bare float
-    models ImageNet-normalised RGB. Exits 1 if any image could not be read (the others are still done).
+    A bare model is read for what it says about itself: TFLite Model Metadata (normalisation,
+    labels), the op producing each output (softmax or logits, SSD post-processing), the ONNX graph.
+    Without metadata, quantized inputs get raw pixels and float inputs ImageNet normalisation unless
+    --mean/--std or --input-range say otherwise. --json says which rule decided ("semantics").
+    Exits 1 if any image could not be read (the others are still done).
     """
     from ..errors import EdgeError
     from ..fileio import atomic_write_bytes, ensure_writable_dir
     from ..imageio import read_rgb
+    from ..model_io import overrides
     from ..predictor import Predictor
     from ..ui import err_console
 
     if (bundle is None) == (model is None):
         raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
     dopts = {"score_threshold": score_threshold, "iou_threshold": iou_threshold}
+    bare = overrides(mean, std, input_range, resolution, outputs, box_format, box_units, background)
     if bundle is not None:
-        if task is not None or labels is not None:
-            raise EdgeError("--task and --labels are for a bare --model; a bundle records its own")
+        if task is not None or labels is not None or bare != overrides():
+            raise EdgeError("--task, --labels and the input/output options are for a bare --model; a bundle "
+                            "records its own")
         predictor = Predictor.from_bundle(bundle, threads=threads, top_k=top_k, **dopts)
     else:
         if task is None:
             raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, **dopts)
+        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, overrides=bare, **dopts)
     if mask_out is not None:
         if predictor.task is not Task.segment:
             raise EdgeError("--mask-out is for segmentation models")

@@ -14,7 +14,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ["Detection", "BOX_SCALES", "feature_map_sizes", "anchors_per_location", "ssd_anchors",
-           "decode_boxes", "encode_boxes", "box_iou", "nms", "batched_nms", "postprocess", "draw"]
+           "decode_boxes", "encode_boxes", "box_iou", "nms", "batched_nms", "postprocess", "draw", "to_xyxy",
+           "from_ssd"]
 
 # TF faster-rcnn box coder scale factors, in (x, y, w, h) order.
 BOX_SCALES = (10.0, 10.0, 5.0, 5.0)
@@ -172,3 +173,46 @@ def draw(frame_bgr: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
         cv2.putText(frame_bgr, text, (x1 + 2, max(y1 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
                     cv2.LINE_AA)
     return frame_bgr
+
+
+def to_xyxy(boxes: np.ndarray, box_format: str = "xyxy", scale_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Boxes (..., 4) in ``box_format`` (xyxy, yxyx, cxcywh) -> normalised x1, y1, x2, y2.
+
+    ``scale_hw``: (height, width) of the model input when the boxes are in its pixels.
+    """
+    b = np.asarray(boxes, np.float32)
+    if box_format == "yxyx":
+        b = b[..., [1, 0, 3, 2]]
+    elif box_format == "cxcywh":
+        half = b[..., 2:4] / 2
+        b = np.concatenate([b[..., 0:2] - half, b[..., 0:2] + half], -1)
+    if scale_hw is not None:
+        h, w = scale_hw
+        b = b / np.array([w, h, w, h], np.float32)
+    return b
+
+
+def from_ssd(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: np.ndarray,
+             image_size: Tuple[int, int], labels: Optional[Sequence[str]] = None, score_threshold: float = 0.3,
+             label_offset: int = 0, max_detections: int = 100) -> List[Detection]:
+    """One image's TFLite_Detection_PostProcess outputs -> detections in pixels.
+
+    ``boxes`` (K, 4) ymin, xmin, ymax, xmax normalised; ``classes`` (K,) class index without the
+    background; ``scores`` (K,); ``count`` the number of valid rows. NMS already happened in the model.
+    ``label_offset`` maps a class to its label line (1 when the labels start with background).
+    """
+    n = int(np.asarray(count).reshape(-1)[0]) if np.asarray(count).size else 0
+    b = to_xyxy(np.asarray(boxes, np.float32).reshape(-1, 4)[:n], "yxyx")
+    c = np.asarray(classes).reshape(-1)[:n]
+    s = np.asarray(scores, np.float32).reshape(-1)[:n]
+    h, w = image_size
+    scale = np.array([w, h, w, h], np.float32)
+    out = []
+    for i in np.argsort(-s, kind="stable")[:max_detections]:
+        if s[i] < score_threshold:
+            continue
+        index = int(round(float(c[i]))) + label_offset
+        label = labels[index] if labels and 0 <= index < len(labels) else str(index)
+        box = np.clip(b[i], 0.0, 1.0) * scale
+        out.append(Detection(index, label, float(s[i]), tuple(float(v) for v in box)))  # type: ignore[arg-type]
+    return out

@@ -4,7 +4,8 @@ The interpreter comes from the first runtime that imports: ``ai_edge_litert`` (L
 then ``tflite_runtime`` (the last release, 2.14, needs numpy < 2), then ``tensorflow.lite``. XNNPACK
 is on (the runtimes' default delegate); ``threads`` sets its thread count. Input and output
 quantisation, shapes and dtypes are read from the model rather than assumed, so Coral's uint8
-models and our own int8/fp32 bundles run through the same code. A model holding an operator the
+models and our own int8/fp32 bundles run through the same code. A dynamic input dimension is
+reported as -1 (never the 1 the interpreter allocates) until ``resize_input`` fixes it. A model holding an operator the
 installed runtime cannot run fails with one line naming the op, its version and the runtime.
 ``describe()`` records which ops XNNPACK really runs (:mod:`.delegation`).
 
@@ -101,9 +102,13 @@ def _quant(detail: Dict[str, Any]) -> Optional[Tuple[float, int]]:
     return float(scale), int(zero)
 
 
-def _spec(detail: Dict[str, Any]) -> TensorSpec:
-    return TensorSpec(str(detail["name"]), tuple(int(v) for v in detail["shape"]), np.dtype(detail["dtype"]).name,
-                      _quant(detail))
+def _spec(detail: Dict[str, Any], dynamic: bool = True) -> TensorSpec:
+    """A tensor's spec; ``dynamic``: -1 where the shape signature says "any size" (the allocated shape is 1)."""
+    shape = [int(v) for v in detail["shape"]]
+    sig = detail.get("shape_signature")
+    if dynamic and sig is not None and len(sig) == len(shape):
+        shape = [-1 if int(s) < 0 else d for d, s in zip(shape, sig)]
+    return TensorSpec(str(detail["name"]), tuple(shape), np.dtype(detail["dtype"]).name, _quant(detail))
 
 
 class TFLiteRunner(Runner):
@@ -156,6 +161,20 @@ class TFLiteRunner(Runner):
 
     def _unload(self) -> None:
         self._interp = None
+
+    def resize_input(self, name: str, shape: Tuple[int, ...]) -> None:
+        """Give a dynamic input a fixed shape (``resize_tensor_input``) and re-read every spec."""
+        it = self._interp
+        idx = self._in_idx[[s.name for s in self._inputs].index(name)]
+        try:
+            it.resize_tensor_input(idx, list(shape), strict=True)
+            it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise EdgeError(f"{self.path.name} cannot run at input shape {list(shape)}: {first}",
+                            "pass a --resolution the model supports") from None
+        self._inputs = [_spec(d, dynamic=False) for d in it.get_input_details()]
+        self._outputs = [_spec(d, dynamic=False) for d in it.get_output_details()]
 
     def _infer(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         it = self._interp
