@@ -103,6 +103,8 @@ class BuildOptions:
     dla_core: Optional[int] = None
     workspace_mb: int = 1024
     threads: Optional[int] = None  # for checks run during the build
+    # Pi detect: TFLite_Detection_PostProcess inside the .tflite (targets/pi/ssd_postprocess.py)
+    in_model_nms: bool = False
 
     def __post_init__(self) -> None:
         self.task = _enum(Task, self.task, "--task")
@@ -125,6 +127,8 @@ class BuildOptions:
             raise EdgeError(f"--max-drop {self.max_drop:g} is not a number of points", "use 0 to 100")
         if not 0 <= self.min_agreement <= 100:
             raise EdgeError(f"--min-agreement {self.min_agreement:g} is not a number of points", "use 0 to 100")
+        if self.in_model_nms and (self.target is not Target.pi or self.task is not Task.detect):
+            raise EdgeError("--in-model-nms is for --target pi --task detect")
         if self.eval_count <= 0:
             raise EdgeError(f"--eval-count must be positive, not {self.eval_count}")
 

@@ -57,9 +57,9 @@ def tflite_io(path: Path, task: Task) -> ModelIO:
     outs: List[OutputInfo] = []
     for t in g.outputs:
         info = g.tensors[t]
-        op = g.producer(t)
-        if op is not None and op.name == SSD_OP and task is Task.detect and t in op.outputs:
-            kind = SSD_OUTPUTS[op.outputs.index(t)]
+        op, at = g.source(t)
+        if op is not None and op.name == SSD_OP and task is Task.detect and at in op.outputs[:4]:
+            kind = SSD_OUTPUTS[op.outputs.index(at)]
             outs.append(OutputInfo(info.name, kind, Rule.graph_op, SSD_OP))
             continue
         found = _by_op(task, info.name, op.name if op else None, len(info.shape))

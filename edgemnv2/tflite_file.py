@@ -129,12 +129,16 @@ class TfliteGraph:
 
     def producer(self, tensor: int, look_through: bool = True) -> Optional[OpInfo]:
         """The op that computes ``tensor`` (through reshapes and (de)quantisation when ``look_through``)."""
+        return self.source(tensor, look_through)[0]
+
+    def source(self, tensor: int, look_through: bool = True) -> Tuple[Optional[OpInfo], int]:
+        """(producing op, the op's own output tensor that ``tensor`` is, possibly re-encoded)."""
         for _ in range(len(self.ops)):
             op = next((o for o in self.ops if tensor in o.outputs), None)
             if op is None or not look_through or op.name not in PASS_THROUGH or not op.inputs:
-                return op
+                return op, tensor
             tensor = op.inputs[0]
-        return None
+        return None, tensor
 
 
 def _tensor(t: _Table) -> TensorInfo:

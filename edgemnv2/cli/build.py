@@ -48,6 +48,9 @@ def build(
                                           "host without TensorRT (run this on the Jetson)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads for checks run during the build."),
     seed: int = typer.Option(_D.seed, "--seed", help="Seed for calibration sampling and the gate's bootstrap."),
+    in_model_nms: bool = typer.Option(False, "--in-model-nms", help="pi, detect: put the SSD box decoding and NMS "
+                                      "inside the .tflite (TFLite_Detection_PostProcess; 4 outputs like Google's "
+                                      "SSD detectors)."),
 ) -> None:
     """Build a bundle: model file(s) + manifest.json + labels.txt, checked against PyTorch.
 
@@ -78,7 +81,7 @@ def build(
                         resolution=resolution, num_classes=num_classes, labels=labels, precision=precision,
                         calib=calib, calib_count=calib_count, seed=seed, eval_data=eval_data, eval_count=eval_count,
                         max_drop=max_drop, min_agreement=min_agreement, dla_core=dla_core, workspace_mb=workspace,
-                        threads=threads)
+                        threads=threads, in_model_nms=in_model_nms)
     _summary(out, build_bundle(opts, progress=say))
 
 

@@ -188,8 +188,13 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
         else:
             with TFLiteRunner(model_path, threads=opts.threads) as runner:
                 io = _io_specs(src, runner)
+        if opts.in_model_nms:  # detect: the checked model gets TFLite_Detection_PostProcess (4 outputs)
+            from .ssd_postprocess import add_in_model_nms
+
+            io, reports["in_model_nms"] = add_in_model_nms(src, opts, model_path, io, flow, say)
         atomic_write_text(tmp / "labels.txt", labels_text(src.labels))
         manifest = base_manifest(src, "pi", prec, MODEL_FILE, "tflite", io["input"], io["outputs"])
+        manifest["postprocess"] = io.get("postprocess", manifest["postprocess"])
         manifest["model"].update(converter=f"tensorflow {tf_.__version__} TFLiteConverter (from_concrete_functions)",
                                  graph="edgemnv2.targets.pi.tf_twin", ops=_op_counts(model_path))
         manifest["reports"] = reports

@@ -24,7 +24,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["tf_forward", "concrete_function", "new_converter", "OUTPUT_ORDER"]
+__all__ = ["tf_forward", "concrete_function", "new_converter", "OUTPUT_ORDER", "detect_heads"]
 
 # The order in which each task's graph returns its outputs (matches model_outputs()).
 OUTPUT_ORDER = {"classify": ["logits"], "detect": ["boxes", "scores"], "segment": ["logits"]}
@@ -143,10 +143,8 @@ def _classify(b: _Builder, model: Any, x: Any) -> List[Any]:
     return [tf.matmul(x, w) + bias]
 
 
-def _detect(b: _Builder, model: Any, x: Any) -> List[Any]:
-    from ...models.ssdlite import _MAX_LOG_SCALE
-    from ...tasks.detect import BOX_SCALES
-
+def detect_heads(b: _Builder, model: Any, x: Any) -> Tuple[Any, Any]:
+    """SSDLite's raw heads: box regressions (1, A, 4) as (x, y, w, h) and class logits (1, A, C)."""
     tf = b.tf
     feats = []
     bb = model.backbone
@@ -167,8 +165,15 @@ def _detect(b: _Builder, model: Any, x: Any) -> List[Any]:
         # NHWC channels are (anchor, value): a static reshape gives torch's (h, w, anchor) order.
         regs.append(tf.reshape(b.sequential(f, reg), [1, h * w * a, 4]))
         logits.append(tf.reshape(b.sequential(f, cls), [1, h * w * a, c]))
-    r = tf.concat(regs, axis=1)
-    lg = tf.concat(logits, axis=1)
+    return tf.concat(regs, axis=1), tf.concat(logits, axis=1)
+
+
+def _detect(b: _Builder, model: Any, x: Any) -> List[Any]:
+    from ...models.ssdlite import _MAX_LOG_SCALE
+    from ...tasks.detect import BOX_SCALES
+
+    tf = b.tf
+    r, lg = detect_heads(b, model, x)
     anchors = model.anchors.detach().cpu().numpy().astype(np.float64)  # (A, 4) cx, cy, w, h
     sx, sy, sw, sh = BOX_SCALES
     wh_a = anchors[:, 2:4]
