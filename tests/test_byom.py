@@ -139,3 +139,26 @@ def test_coral_classifier_reads_its_metadata(coral_dir: Path, cli) -> None:
     assert d["top"][0]["label"] == "Egyptian cat" and d["top"][0]["score"] > 0.8
     assert d["semantics"]["source"] == "tflite graph + metadata"
     assert d["semantics"]["outputs"][0]["evidence"] == "SOFTMAX"
+
+
+def test_our_pi_tflite_carries_metadata_and_runs_bare(tmp_path, cli) -> None:
+    """Labels and normalisation from the file: the bare fp32 model answers like its bundle."""
+    from edgemnv2.data.synthetic import write_dataset
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.pi.build import build_pi_bundle
+    from edgemnv2.tflite_file import read_tflite
+
+    bundle = tmp_path / "cls"
+    build_pi_bundle(BuildOptions(task="classify", out=bundle, target="pi"))
+    meta = read_tflite(bundle / "model.tflite").metadata
+    assert meta is not None and meta.name == "edgemnv2 classify" and meta.mean == [0.0] * 3
+    labels = (bundle / "labels.txt").read_text().splitlines()
+    assert meta.output_labels[0] == labels
+    data = write_dataset(tmp_path / "shapes", "classify", {"val": 8})
+    images = sorted(Path(data).rglob("*.jpg"))[:8] or sorted(Path(data).rglob("*.png"))[:8]
+    ref = cli(["predict", *images, "--bundle", bundle, "--json"]).stdout
+    want = [json.loads(x)["top"][0] for x in ref.splitlines()]
+    r = cli(["predict", *images, "--model", bundle / "model.tflite", "--task", "classify", "--json"])
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and [g["top"][0] for g in got] == want, r.stderr
+    assert got[0]["semantics"]["input_normalization"] == "metadata"

@@ -66,12 +66,16 @@ def test_bare_ssd_file_with_a_label_map_without_background(pi_detect, tmp_path, 
     coco_style = tmp_path / "labels.txt"  # the op's class 0 is the first real class, as in Coral's coco_labels.txt
     coco_style.write_text("\n".join(labels[1:]) + "\n")
     want = json.loads(cli(["predict", img, "--bundle", pi_detect["in_model"], "--json"]).stdout)["detections"]
-    r = cli(["predict", img, "--model", pi_detect["in_model"] / "model.tflite", "--task", "detect", "--labels",
-             coco_style, "--mean", "0", "--std", "1", "--score-threshold", "0.15", "--json"])
+    model = pi_detect["in_model"] / "model.tflite"
+    r = cli(["predict", img, "--model", model, "--task", "detect", "--labels", coco_style, "--score-threshold",
+             "0.15", "--json"])
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert want and [d["label"] for d in got["detections"]] == [d["label"] for d in want]
     assert {o["rule"] for o in got["semantics"]["outputs"]} == {"graph-op"}
+    assert got["semantics"]["input_normalization"] == "metadata"  # the file's own Model Metadata
+    r = cli(["predict", img, "--model", model, "--task", "detect", "--score-threshold", "0.15", "--json"])
+    assert [d["label"] for d in json.loads(r.stdout)["detections"]] == [d["label"] for d in want]  # its labels
 
 
 def test_in_model_nms_is_refused_elsewhere(cli, tmp_path: Path) -> None:

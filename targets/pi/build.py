@@ -192,6 +192,9 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
             from .ssd_postprocess import add_in_model_nms
 
             io, reports["in_model_nms"] = add_in_model_nms(src, opts, model_path, io, flow, say)
+        from .tflite_metadata import write_metadata
+
+        write_metadata(model_path, src, io)  # standard TFLite Model Metadata: normalisation, labels, task
         atomic_write_text(tmp / "labels.txt", labels_text(src.labels))
         manifest = base_manifest(src, "pi", prec, MODEL_FILE, "tflite", io["input"], io["outputs"])
         manifest["postprocess"] = io.get("postprocess", manifest["postprocess"])
