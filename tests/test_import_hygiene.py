@@ -22,7 +22,7 @@ HOST_ONLY_PREFIXES = (
     "edgemnv2.models", "edgemnv2.export", "edgemnv2.model_source", "edgemnv2.training", "edgemnv2.training.loop",
     "edgemnv2.calibration", "edgemnv2.targets.cpu.build", "edgemnv2.targets.pi.build",
     "edgemnv2.targets.keras_builder", "edgemnv2.targets.jetson.export", "edgemnv2.targets.pi.tf_twin",
-    "edgemnv2.onnx_import",
+    "edgemnv2.onnx_import", "edgemnv2.targets.pi.ssd_postprocess", "edgemnv2.targets.pi.tflite_metadata",
     "edgemnv2.cli.selftest_host",
 )
 # Device modules that need a runtime which may be absent here (they import it lazily anyway).

@@ -82,3 +82,17 @@ def test_in_model_nms_is_refused_elsewhere(cli, tmp_path: Path) -> None:
     r = cli(["build", "--target", "cpu", "--task", "detect", "--in-model-nms", "--out", tmp_path / "x"])
     assert r.returncode != 0 and "--in-model-nms is for --target pi --task detect" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_int8_network_with_float_post_processing(tmp_path) -> None:
+    from edgemnv2.data.synthetic import write_dataset
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.pi.build import build_pi_bundle
+
+    data = write_dataset(tmp_path / "ds", "detect", {"calib": 15})
+    out = tmp_path / "ssd8"
+    m = build_pi_bundle(BuildOptions(task="detect", out=out, target="pi", precision="int8", calib=data / "calib",
+                                     in_model_nms=True))
+    assert m["input"]["dtype"] == "uint8" and {o["dtype"] for o in m["outputs"]} == {"float32"}
+    rep = m["reports"]["in_model_nms"]
+    assert rep["reference_detections"] > 0 and rep["agreement"] >= 0.9, rep
