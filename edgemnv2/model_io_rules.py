@@ -7,6 +7,7 @@ from the runner's tensor specs (shape rules) for anything the file did not settl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -31,8 +32,9 @@ def softmax_quantization(dtype: str, quant: Optional[Tuple[float, int]]) -> bool
     return (dtype == "uint8" and quant[1] == 0) or (dtype == "int8" and quant[1] == -128)
 
 
-def _by_op(task: Task, name: str, op: Optional[str], ndim: int) -> Optional[OutputInfo]:
-    """Classify/segment semantics of one output from the op that computes it."""
+def _by_op(task: Task, name: str, op: Optional[str], ndim: int, layout: Optional[Layout] = None
+           ) -> Optional[OutputInfo]:
+    """Semantics of one output from the op that computes it (``layout``: of segmentation class scores)."""
     if op is None:
         return None
     if task is Task.classify:
@@ -41,7 +43,7 @@ def _by_op(task: Task, name: str, op: Optional[str], ndim: int) -> Optional[Outp
     if task is Task.segment:
         if op in _ARGMAX_OPS:
             return OutputInfo(name, OutputKind.class_map, Rule.graph_op, op)
-        return OutputInfo(name, OutputKind.class_scores, Rule.graph_op, op) if ndim == 4 else None
+        return OutputInfo(name, OutputKind.class_scores, Rule.graph_op, op, layout) if ndim == 4 else None
     if op in _PROB_OPS:
         return OutputInfo(name, OutputKind.scores, Rule.graph_op, op)
     return None
@@ -62,7 +64,7 @@ def tflite_io(path: Path, task: Task) -> ModelIO:
             kind = SSD_OUTPUTS[op.outputs.index(at)]
             outs.append(OutputInfo(info.name, kind, Rule.graph_op, SSD_OP))
             continue
-        found = _by_op(task, info.name, op.name if op else None, len(info.shape))
+        found = _by_op(task, info.name, op.name if op else None, len(info.shape), Layout.NHWC)
         if found is None and task is Task.classify and softmax_quantization(info.dtype, info.quant):
             found = OutputInfo(info.name, OutputKind.probabilities, Rule.quantization,
                                f"{info.dtype} scale 1/256 zero point {info.quant[1] if info.quant else 0}")
@@ -135,6 +137,8 @@ def resolve_outputs(io: ModelIO, specs: Sequence[Any], file_name: str) -> ModelI
     s = specs[0]
     if s.name in known:
         return io.with_outputs([known[s.name]])
+    if len(io.outputs) == 1 and io.outputs[0].rule is Rule.manifest:  # one output, recorded under another name
+        return io.with_outputs([replace(io.outputs[0], name=s.name)])
     if io.task is Task.classify:
         if len(s.shape) != 2:
             raise EdgeError(f"{file_name} outputs {shapes}, a classifier outputs one (1, classes) tensor",

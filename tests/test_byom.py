@@ -162,3 +162,30 @@ def test_our_pi_tflite_carries_metadata_and_runs_bare(tmp_path, cli) -> None:
     got = [json.loads(x) for x in r.stdout.splitlines()]
     assert r.returncode == 0 and [g["top"][0] for g in got] == want, r.stderr
     assert got[0]["semantics"]["input_normalization"] == "metadata"
+
+
+def test_file_readers_agree_with_the_reference_parsers(models) -> None:
+    """The small flatbuffer / protobuf readers against LiteRT's generated TFLite schema and the onnx package."""
+    import onnx
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgemnv2.onnx_graph import read_onnx_graph
+    from edgemnv2.tflite_file import BUILTIN_OPS, read_tflite
+
+    assert all(getattr(schema.BuiltinOperator, name) == code for code, name in BUILTIN_OPS.items())
+    for key in ("uint8-softmax", "float-logits", "dynamic"):
+        ours = read_tflite(models[key])
+        buf = models[key].read_bytes()
+        sub = schema.Model.GetRootAsModel(buf, 0).Subgraphs(0)
+        assert ours.outputs == [sub.Outputs(i) for i in range(sub.OutputsLength())]
+        for i, t in enumerate(ours.tensors):
+            ref = sub.Tensors(i)
+            assert t.name == ref.Name().decode()
+            sig = ref.ShapeSignatureAsNumpy() if ref.ShapeSignatureLength() else ref.ShapeAsNumpy()
+            assert list(t.shape) == [int(v) for v in np.atleast_1d(sig)] or (not t.shape and not ref.ShapeLength())
+        assert len(ours.ops) == sub.OperatorsLength()
+    g = read_onnx_graph(models["onnx-det"])
+    ref = onnx.load(str(models["onnx-det"])).graph
+    assert g.outputs == [o.name for o in ref.output]
+    assert [(n.op_type, list(n.inputs), list(n.outputs)) for n in g.nodes] == \
+        [(n.op_type, list(n.input), list(n.output)) for n in ref.node]
