@@ -111,9 +111,12 @@ class Predictor:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle | str | os.PathLike, threads: Optional[int] = None,
-                    **kw: Any) -> Predictor:
+                    overrides: Optional[IOOverrides] = None, **kw: Any) -> Predictor:
         from .targets.registry import open_runner
 
+        if overrides is not None and overrides != IOOverrides():
+            raise EdgeError("the input/output options (--mean, --std, --input-range, --resolution, --outputs, "
+                            "--box-format, --box-units, --background) are for a bare --model; a bundle records its own")
         b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if b.manifest["model"].get("pending"):
             raise EdgeError(f"bundle {b.root} has no {b.manifest['model']['file']} yet (built on a host without "
@@ -135,7 +138,7 @@ class Predictor:
         runner = open_runner(path, threads=threads, **(kw.pop("runner_kw", {}) or {}))
         names = read_labels(labels) if labels else None
         pred = cls(runner, task, names, normalization, None, io=io, **kw)
-        if names and pred.task is Task.detect and io.boxes.label_offset == 0 and _background_first(names):
+        if pred.labels and pred.task is Task.detect and io.boxes.label_offset == 0 and _background_first(pred.labels):
             pred._label_offset = 1  # SSD classes exclude the background line the labels start with
         return pred
 

@@ -66,10 +66,9 @@ def predict(
     dopts = {"score_threshold": score_threshold, "iou_threshold": iou_threshold}
     bare = overrides(mean, std, input_range, resolution, outputs, box_format, box_units, background)
     if bundle is not None:
-        if task is not None or labels is not None or bare != overrides():
-            raise EdgeError("--task, --labels and the input/output options are for a bare --model; a bundle "
-                            "records its own")
-        predictor = Predictor.from_bundle(bundle, threads=threads, top_k=top_k, **dopts)
+        if task is not None or labels is not None:
+            raise EdgeError("--task and --labels are for a bare --model; a bundle records its own")
+        predictor = Predictor.from_bundle(bundle, threads=threads, top_k=top_k, overrides=bare, **dopts)
     else:
         if task is None:
             raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
