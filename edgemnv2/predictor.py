@@ -54,9 +54,10 @@ class TaskResult:
     labels: Optional[Sequence[str]] = None
     semantics: Optional[Dict[str, Any]] = None  # ModelIO.describe(): which rule decided each output
 
-    def to_json(self, image: Optional[str] = None) -> Dict[str, Any]:
+    def to_json(self, image: Optional[str] = None, semantics: bool = False) -> Dict[str, Any]:
+        """``semantics``: add which rule decided each output (``predict --json``; per-frame records leave it out)."""
         d: Dict[str, Any] = {"image": image, "task": self.task.value}
-        if self.semantics is not None:
+        if semantics and self.semantics is not None:
             d["semantics"] = self.semantics
         if self.task is Task.classify:
             d["top"] = [c.to_dict() for c in self.top]

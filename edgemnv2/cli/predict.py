@@ -94,7 +94,7 @@ def predict(
                 ok, png = cv2.imencode(".png", result.mask)
                 atomic_write_bytes(mask_out / f"{path.stem}.png", png.tobytes())
             if as_json:
-                typer.echo(json.dumps(result.to_json(str(path))))
+                typer.echo(json.dumps(result.to_json(str(path), semantics=True)))
             else:
                 _print_human(path, result)
     if failed:
