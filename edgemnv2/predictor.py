@@ -120,8 +120,9 @@ class Predictor:
                             "--box-format, --box-units, --background) are for a bare --model; a bundle records its own")
         b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if b.manifest["model"].get("pending"):
-            raise EdgeError(f"bundle {b.root} has no {b.manifest['model']['file']} yet (built on a host without "
-                            f"TensorRT)", f"run 'edgemnv2 build --bundle {b.root}' on the Jetson")
+            from .targets.jetson.engine import pending_engine_error
+
+            raise pending_engine_error(b.root, b.manifest["model"]["file"])
         runner_kw = dict(kw.pop("runner_kw", {}) or {})
         if b.model_format == "tensorrt":
             runner_kw.setdefault("manifest", b.manifest)

@@ -33,7 +33,7 @@ def real_tensorrt():
 
 
 def test_classifier_engines_match_onnxruntime(real_tensorrt, tmp_path, monkeypatch):
-    from edgemnv2.cli.selftest import format_report, prepare, run_checks
+    from edgemnv2.targets.jetson.selftest import format_report, prepare, run_checks
 
     monkeypatch.setenv("EDGEMNV2_CACHE_DIR", str(tmp_path / "cache"))
     bundles = prepare(tmp_path / "work", ["classify"], ["fp16", "int8"], lambda m: None)

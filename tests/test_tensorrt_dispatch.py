@@ -280,34 +280,6 @@ def test_finish_without_tensorrt_is_one_clear_line(host_bundles, cli):
     assert "Traceback" not in r.stderr
 
 
-def test_legacy_entropy_calibrator_only_before_10(tmp_path, monkeypatch):
-    """Optional implicit-calibration path: feeds batches through device memory, caches, refused on 10+."""
-    import ctypes
-
-    from edgemnv2.calibration.trt_legacy_calibrator import make_entropy_calibrator
-    from edgemnv2.targets.jetson.runner import cuda_backend
-
-    trt = standin.install(monkeypatch, "8.5.2.2")
-    cuda = cuda_backend()
-    batches = [np.full((1, 3, 4, 4), float(i), np.float32) for i in range(3)]
-    cache = tmp_path / "calib.cache"
-    with cuda.active():
-        calib = make_entropy_calibrator(trt, cuda, batches, cache, (1, 3, 4, 4))
-        assert isinstance(calib, trt.IInt8EntropyCalibrator2) and calib.read_calibration_cache() is None
-        seen = []
-        while True:
-            ptrs = calib.get_batch(["images"])
-            if ptrs is None:
-                break
-            seen.append(float(np.frombuffer((ctypes.c_float * 48).from_address(ptrs[0]), np.float32)[0]))
-        calib.write_calibration_cache(b"TRT-8502-EntropyCalibration2\n")
-    cuda.close()
-    assert seen == [0.0, 1.0, 2.0] and calib.read_calibration_cache().startswith(b"TRT-8502")
-    trt = standin.install(monkeypatch, "10.3.0.30")
-    with pytest.raises(EdgeError, match="not available on TensorRT 10.3.0.30"):
-        make_entropy_calibrator(trt, None, [], cache)
-
-
 def test_device_finish_without_host_packages(bundle_copy, monkeypatch):
     """A Jetson has TensorRT but usually no torch / onnx / onnxruntime: finishing and running still work."""
     import sys

@@ -19,9 +19,9 @@ from typing import List, Set
 import pytest
 from conftest import REPO
 
-ROOTS = ["targets/jetson/runner.py", "targets/jetson/export.py", "calibration/qdq_check.py",
-         "calibration/trt_legacy_calibrator.py", "targets/base.py", "targets/cpu/runner.py", "edgemnv2/tasks",
-         "edgemnv2/predictor.py", "edgemnv2/bundle.py", "apps", "edgemnv2/bench",
+ROOTS = ["targets/jetson/runner.py", "targets/jetson/export.py", "targets/jetson/engine.py",
+         "targets/jetson/selftest.py", "calibration/qdq_check.py", "targets/base.py", "targets/cpu/runner.py",
+         "edgemnv2/tasks", "edgemnv2/predictor.py", "edgemnv2/bundle.py", "apps", "edgemnv2/bench",
          "edgemnv2/cli"]  # the CLI imports every command module at start-up
 PACKAGE_DIRS = {"edgemnv2.targets": "targets", "edgemnv2.calibration": "calibration", "edgemnv2.apps": "apps",
                 "edgemnv2": "edgemnv2"}

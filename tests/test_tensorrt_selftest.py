@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trt_standins as standin
 
-from edgemnv2.cli.selftest import TOLERANCES, _compare, format_report
+from edgemnv2.targets.jetson.selftest import TOLERANCES, compare, format_report
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -27,9 +27,9 @@ def test_without_tensorrt_it_says_so_and_exits_nonzero(cli, tmp_path):
 
 def test_compare_tolerances_can_fail():
     ref = {"logits": np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], np.float32)}
-    ok = _compare("classify", "fp16", {"logits": ref["logits"] + 0.01}, ref)
+    ok = compare("classify", "fp16", {"logits": ref["logits"] + 0.01}, ref)
     assert ok["pass"] and ok["top1_agree"] == "2/2" and ok["rel_max_abs_diff"] == pytest.approx(0.01 / 3, rel=1e-4)
-    bad = _compare("classify", "int8", {"logits": ref["logits"][:, ::-1].copy()}, ref)
+    bad = compare("classify", "int8", {"logits": ref["logits"][:, ::-1].copy()}, ref)
     assert not bad["pass"] and bad["top1_agree"] == "0/2" and bad["tolerance"] == TOLERANCES["int8"]
 
 

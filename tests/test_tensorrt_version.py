@@ -34,29 +34,52 @@ def test_jetson_export_opset_is_parsed_by_every_supported_version():
 
 def test_feature_table_8_5_jetpack5():
     f = tv.features("8.5.2.2")
-    assert f.explicit_batch_flag and f.precision_flags and f.name_api and f.bindings_api
-    assert f.workspace_api == "memory_pool_limit" and f.build_serialized_network
-    assert f.implicit_int8_calibration and f.qdq_requires_int8_flag and f.dla_supported
-    assert not f.strongly_typed_only and not f.parser_error_node_name
+    assert f.explicit_batch_flag and f.name_api and f.memory_pool_limit and f.dla_supported
+    assert not f.strongly_typed_only and not f.parser_error_node_name and f.max_onnx_opset == 17
 
 
 def test_feature_table_10_jetpack6():
     f = tv.features("10.3.0.30")
-    assert not f.explicit_batch_flag and not f.bindings_api and f.name_api
-    assert f.precision_flags and not f.implicit_int8_calibration and f.parser_error_node_name
+    assert not f.explicit_batch_flag and f.name_api and f.parser_error_node_name and not f.strongly_typed_only
 
 
 def test_feature_table_11():
     f = tv.features("11.0.0")
-    assert f.strongly_typed_only and not f.precision_flags and not f.platform_has_fast_queries
-    assert not f.implicit_int8_calibration and not f.dla_supported and f.name_api
+    assert f.strongly_typed_only and not f.dla_supported and f.name_api
 
 
 def test_feature_table_old():
-    assert tv.features("8.2.1").workspace_api == "max_workspace_size"
-    assert not tv.features("8.2.1").name_api and tv.features("8.2.1").bindings_api
+    assert not tv.features("8.2.1").memory_pool_limit and tv.features("8.4.0").memory_pool_limit
+    assert not tv.features("8.2.1").name_api
     assert tv.use_name_api("8.5.1") and not tv.use_name_api("8.4.3")
-    assert tv.features("8.5").to_dict()["version"] == "8.5.0"
+
+
+def test_jetpack_table():
+    """JetPack 6.0 ships TensorRT 8.6 (6.1 and 6.2: 10.3), and its versions' rules are 8.5's."""
+    assert tv.JETPACK_TRT["6.0"] == "8.6" and tv.JETPACK_TRT["6.1"] == tv.JETPACK_TRT["6.2"] == "10.3"
+    assert tv.features(tv.JETPACK_TRT["6.0"]).explicit_batch_flag and tv.max_onnx_opset("8.6") == 17
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("# R35 (release), REVISION: 3.1, GCID: 32827747, BOARD: t186ref", {"l4t": "35.3.1", "jetpack": "5"}),
+    ("# R36 (release), REVISION: 4.3, GCID: 38968081", {"l4t": "36.4.3", "jetpack": "6"}),
+    ("#R32 (release),REVISION:7.1", {"l4t": "32.7.1", "jetpack": "4"}),
+    ("something else\nmore", {"l4t": "something else", "jetpack": "unknown"}),
+    ("", None),
+])
+def test_parse_l4t(text, expected):
+    assert tv.parse_l4t(text) == expected
+
+
+def test_numpy_dtype_table_is_ours():
+    import numpy as np
+
+    class DataType:  # pybind11 enums have .name
+        def __init__(self, name):
+            self.name = name
+
+    assert tv.numpy_dtype(DataType("HALF")) == np.float16 and tv.numpy_dtype(DataType("BOOL")) == np.bool_
+    assert tv.numpy_dtype("DataType.INT8") == np.int8 and tv.numpy_dtype(DataType("BF16")) is None
 
 
 @pytest.mark.parametrize("cc,int8,fp16,dla", [
@@ -85,6 +108,7 @@ def test_precision_plans():
     assert tv.engine_precision_plan("10.3", "fp16", dla=True).flags == ("FP16", "GPU_FALLBACK")
     with pytest.raises(ValueError, match="fp16 or int8"):
         tv.engine_precision_plan("8.5", "fp32", dla=True)
+    tv.check_dla_precision("fp16")
 
 
 def test_timing_cache_name_keys_version_and_gpu():

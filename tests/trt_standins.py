@@ -10,20 +10,24 @@ real module would.
 The "engine" a stand-in builds is a JSON header plus the ONNX bytes; "executing" it reads the
 inputs from the addresses the runner bound, runs the ONNX with ONNX Runtime, and writes the outputs
 back to the bound addresses, so the runner's buffer plumbing (names, shapes, dtypes, copies,
-stream order) is exercised for real. "Device memory" is host memory here.
+stream order) is exercised for real. "Device memory" is host memory here, unless ``memory=`` gives
+real CUDA copies (tests/test_tensorrt_gpu.py: the runner's pointers and stream on a real GPU).
+
+They also FAIL WHERE TENSORRT FAILS; each such behaviour cites the NVIDIA source it mirrors:
+TensorRT 8.5's ``nptype`` and numpy 1.24, a dynamic input without an optimization profile, no DLA
+on a desktop GPU, ``execute_async_v3`` with an unbound tensor, a refused timing cache.
 """
 
 from __future__ import annotations
 
-import ctypes
 import enum
 import json
 import sys
-import threading
 import types
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from cuda_standins import CALLS, HostMemory, make_cuda_python, make_pycuda
 
 try:  # captured now, so tests can hide onnx/onnxruntime from the code under test (a Jetson without them)
     import onnx as _onnx
@@ -33,7 +37,7 @@ except ImportError:  # pragma: no cover
 
 MAGIC = b"EDGEMNV2-STANDIN-TRT\n"
 _MAX_OPSET = {8: 17, 10: 20, 11: 24}  # the stand-in parser's limits (8.2 -> 13 below)
-CALLS: List[str] = []  # every stand-in API call, for dispatch assertions
+__all__ = ["CALLS", "MAGIC", "HostMemory", "make_tensorrt", "make_pycuda", "make_cuda_python", "install"]
 
 
 def _version_tuple(v: str) -> Tuple[int, int]:
@@ -41,27 +45,13 @@ def _version_tuple(v: str) -> Tuple[int, int]:
     return int(major), int(minor)
 
 
-# -- "device" memory -----------------------------------------------------------------------------------
-_BUFFERS: Dict[int, np.ndarray] = {}
-
-
-def _alloc(nbytes: int) -> int:
-    buf = np.zeros(max(int(nbytes), 1), np.uint8)
-    addr = buf.ctypes.data
-    _BUFFERS[addr] = buf
-    return addr
-
-
-def _view(addr: int, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape)) if shape else 1
-    raw = (ctypes.c_byte * (count * dtype.itemsize)).from_address(addr)
-    return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
-
-
 # -- tensorrt ----------------------------------------------------------------------------------------------
-def make_tensorrt(version: str) -> types.ModuleType:
-    """A stand-in ``tensorrt`` module with the API surface of TensorRT ``version``."""
+def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) -> types.ModuleType:
+    """A stand-in ``tensorrt`` module with the API surface of TensorRT ``version``.
+
+    ``dla_cores``: ``Builder.num_DLA_cores`` (0 on a desktop GPU and Orin Nano, 2 on Xavier/AGX Orin);
+    ``memory``: reads/writes the engine's I/O buffers (``HostMemory``, or real CUDA copies).
+    """
     major, minor = _version_tuple(version)
     v = (major, minor)
     trt = types.ModuleType("tensorrt")
@@ -85,13 +75,22 @@ def make_tensorrt(version: str) -> types.ModuleType:
         BOOL = "bool"
 
     def nptype(dt: DataType) -> Any:
-        return np.dtype(dt.value).type
+        # NVIDIA/TensorRT python/packaging/tensorrt/__init__.py (8.2-8.5): the table is built on each call
+        # with ``bool: np.bool``, so every call raises AttributeError on numpy 1.24-1.26 (np.bool removed;
+        # numpy 2 has it again). Fixed in 8.6 with np.bool_ (NVIDIA/TensorRT#2557).
+        table = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8,
+                 DataType.INT32: np.int32, DataType.BOOL: np.bool if v < (8, 6) else np.bool_}
+        if dt in table:
+            return table[dt]
+        raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
 
     flags_builder = ["GPU_FALLBACK", "REFIT", "DEBUG"]
     if major < 11:
-        flags_builder += ["FP16", "INT8", "STRICT_TYPES"] if major < 10 else ["FP16", "INT8", "STRONGLY_TYPED_UNUSED"]
+        flags_builder += ["FP16", "INT8"] + (["STRICT_TYPES"] if major < 10 else [])
     BuilderFlag = enum.Enum("BuilderFlag", flags_builder)
-    MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE", "DLA_MANAGED_SRAM"])
+    MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE", "DLA_MANAGED_SRAM"]) if v >= (8, 4) else None
+    ProfilingVerbosity = enum.Enum("ProfilingVerbosity", ["LAYER_NAMES_ONLY", "NONE", "DETAILED"])  # 8.2+
+    LayerInformationFormat = enum.Enum("LayerInformationFormat", ["ONELINE", "JSON"])  # 8.2+
     DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])
     net_flags = ["EXPLICIT_BATCH"] if major < 11 else []
     if major >= 10:
@@ -136,6 +135,7 @@ def make_tensorrt(version: str) -> types.ModuleType:
             self.outputs: List[Tensor] = []
             self.onnx: bytes = b""
             self.has_qdq = False
+            self.layers: List[Tuple[str, str, bool]] = []
 
         @property
         def num_inputs(self) -> int:
@@ -193,23 +193,27 @@ def make_tensorrt(version: str) -> types.ModuleType:
             if self.errors:
                 return False
             inits = {t.name for t in model.graph.initializer}
+
+            def dims(vi: Any) -> Tuple[int, ...]:  # a symbolic or unknown dim is -1 in TensorRT
+                return tuple(d.dim_value if d.dim_value > 0 else -1 for d in vi.type.tensor_type.shape.dim)
+
             for vi in model.graph.input:
                 if vi.name not in inits:
-                    dims = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-                    self.network.inputs.append(Tensor(vi.name, dims,
-                                                      _onnx_types[vi.type.tensor_type.elem_type]))
+                    self.network.inputs.append(Tensor(vi.name, dims(vi), _onnx_types[vi.type.tensor_type.elem_type]))
             for vi in model.graph.output:
-                self.network.outputs.append(Tensor(vi.name, tuple(d.dim_value for d in vi.type.tensor_type.shape.dim),
-                                                   _onnx_types[vi.type.tensor_type.elem_type]))
+                self.network.outputs.append(Tensor(vi.name, dims(vi), _onnx_types[vi.type.tensor_type.elem_type]))
+            self.network.layers = _layers(model)
             self.network.onnx = data
             return True
+
+    cache_tag = b"standin-timing-cache " + version.encode()
 
     class TimingCache:
         def __init__(self, blob: bytes) -> None:
             self.blob = bytes(blob)
 
         def serialize(self) -> bytes:
-            return b"standin-timing-cache " + version.encode() + b" " + str(len(self.blob)).encode()
+            return cache_tag + b" " + str(len(self.blob)).encode()
 
     class BuilderConfig:
         def __init__(self) -> None:
@@ -217,33 +221,39 @@ def make_tensorrt(version: str) -> types.ModuleType:
             self.pools: Dict[Any, int] = {}
             self.default_device_type = DeviceType.GPU
             self.DLA_core = -1
+            self.profiling_verbosity = ProfilingVerbosity.LAYER_NAMES_ONLY
             self._cache: Optional[TimingCache] = None
 
         def set_flag(self, flag: Any) -> None:
             CALLS.append(f"BuilderConfig.set_flag({flag.name})")
             self.flags.append(flag.name)
 
-        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
-            CALLS.append("BuilderConfig.set_memory_pool_limit")
-            self.pools[pool] = size
-
         def create_timing_cache(self, blob: bytes) -> TimingCache:
             return TimingCache(blob)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            # IBuilderConfig::setTimingCache returns bool (python/src/infer/pyCore.cpp binds it directly, 8.5
+            # and 10.x): false for a cache made by another TensorRT/device unless ignore_mismatch.
+            CALLS.append("BuilderConfig.set_timing_cache")
+            if cache.blob and not cache.blob.startswith(cache_tag) and not ignore_mismatch:
+                return False
             self._cache = cache
             return True
 
         def get_timing_cache(self) -> TimingCache:
             return self._cache or TimingCache(b"")
 
+    if v >= (8, 4):
+        def set_memory_pool_limit(self: BuilderConfig, pool: Any, size: int) -> None:
+            CALLS.append("BuilderConfig.set_memory_pool_limit")
+            self.pools[pool] = size
+
+        BuilderConfig.set_memory_pool_limit = set_memory_pool_limit
     if major < 10:
         BuilderConfig.max_workspace_size = 0  # deprecated in 8.4, still settable until 10
-    if major < 11:
-        BuilderConfig.int8_calibrator = None
 
     class Builder:
-        num_DLA_cores = 2
+        num_DLA_cores = dla_cores
 
         def __init__(self, logger: Logger) -> None:
             self.logger = logger
@@ -259,22 +269,34 @@ def make_tensorrt(version: str) -> types.ModuleType:
             CALLS.append("Builder.build_serialized_network")
             if major < 11 and network.has_qdq and "INT8" not in config.flags:
                 return None  # explicit quantization needs the INT8 flag before 11
+            if any(d < 0 for t in network.inputs for d in t.shape):
+                # "Network has dynamic or shape inputs, but no optimization profile has been defined."
+                # (TensorRT developer guide, "Working with Dynamic Shapes": a dynamic input needs a profile;
+                # buildSerializedNetwork returns nullptr -> None in Python, 8.x-10.x)
+                return None
+            outputs = _static_output_shapes(network)  # TensorRT infers the outputs' dims from static inputs
             header = {"version": version, "flags": config.flags,
                       "dla": config.DLA_core if config.default_device_type == DeviceType.DLA else None,
+                      "detailed": config.profiling_verbosity == ProfilingVerbosity.DETAILED,
+                      "layers": _layer_precisions(network, config.flags, major >= 11),
                       "io": [[t.name, list(t.shape), t.dtype.value, True] for t in network.inputs]
-                      + [[t.name, list(t.shape), t.dtype.value, False] for t in network.outputs]}
+                      + [[t.name, list(s), t.dtype.value, False] for t, s in zip(network.outputs, outputs)]}
             return MAGIC + json.dumps(header).encode() + b"\n" + network.onnx
 
     if major < 11:
         Builder.platform_has_fast_fp16 = True
         Builder.platform_has_fast_int8 = True
-    if major < 10:
-        Builder.build_engine = lambda self, network, config: None
+    class IProfiler:
+        """Base class of user profilers (subclasses call ``IProfiler.__init__`` and define report_layer_time)."""
+
+        def __init__(self) -> None:
+            pass
 
     class Context:
         def __init__(self, engine: Any) -> None:
             self.engine = engine
             self.addresses: Dict[str, int] = {}
+            self.profiler: Optional[IProfiler] = None
 
         def _run(self, addresses: Dict[str, int]) -> bool:
             ort = _ort
@@ -284,22 +306,34 @@ def make_tensorrt(version: str) -> types.ModuleType:
                 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
                 so.log_severity_level = 3
                 self.engine.session = ort.InferenceSession(self.engine.onnx, so, providers=["CPUExecutionProvider"])
-            feeds = {n: _view(addresses[n], tuple(s), np.dtype(dt)).copy() for n, s, dt, inp in self.engine.io if inp}
+            feeds = {n: memory.read(addresses[n], tuple(s), np.dtype(dt)) for n, s, dt, inp in self.engine.io if inp}
             outs = self.engine.session.run(None, feeds)
             names = [n for n, _, _, inp in self.engine.io if not inp]
             for (n, s, dt, _), o in zip([x for x in self.engine.io if not x[3]], outs):
-                np.copyto(_view(addresses[n], tuple(s), np.dtype(dt)), o.astype(dt))
+                memory.write(addresses[n], np.ascontiguousarray(o.astype(dt).reshape(s)))
             CALLS.append("execute")
+            if self.profiler is not None:  # IProfiler: once per layer per execution (made-up times)
+                for i, (name, _) in enumerate(self.engine.header["layers"]):
+                    self.profiler.report_layer_time(name, 0.01 * (1 + i % 3))
             return bool(names)
 
     if v >= (8, 5):
         def set_tensor_address(self: Context, name: str, ptr: int) -> bool:
+            # returns bool (python/src/infer/pyCore.cpp lambdas::set_tensor_address, 8.5 and 10.x); false when
+            # the name is not an I/O tensor (include/NvInferRuntime.h, setTensorAddress)
             CALLS.append("Context.set_tensor_address")
+            if name not in {x[0] for x in self.engine.io}:
+                return False
             self.addresses[name] = int(ptr)
             return True
 
         def execute_async_v3(self: Context, stream_handle: int) -> bool:
+            # enqueueV3 returns false when a tensor has no address: "Before calling enqueueV3(), each input
+            # must have a non-null address and each output must have a non-null address or an
+            # IOutputAllocator" (include/NvInferRuntime.h, setTensorAddress, 8.5-10.x)
             CALLS.append("Context.execute_async_v3")
+            if any(not self.addresses.get(x[0]) for x in self.engine.io):
+                return False
             return self._run(self.addresses)
 
         def set_input_shape(self: Context, name: str, shape: Any) -> bool:
@@ -313,7 +347,12 @@ def make_tensorrt(version: str) -> types.ModuleType:
             CALLS.append("Context.execute_async_v2")
             return self._run({x[0]: int(p) for x, p in zip(self.engine.io, bindings)})
 
+        def execute_v2(self: Context, bindings: List[int]) -> bool:
+            CALLS.append("Context.execute_v2")
+            return self._run({x[0]: int(p) for x, p in zip(self.engine.io, bindings)})
+
         Context.execute_async_v2 = execute_async_v2
+        Context.execute_v2 = execute_v2
 
     class TensorIOMode(enum.Enum):
         NONE = 0
@@ -329,6 +368,21 @@ def make_tensorrt(version: str) -> types.ModuleType:
 
         def create_execution_context(self) -> Context:
             return Context(self)
+
+        def create_engine_inspector(self) -> Any:
+            return EngineInspector(self)
+
+    class EngineInspector:
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+
+        def get_engine_information(self, fmt: Any) -> str:
+            # JSON "Layers": names only unless built with ProfilingVerbosity.DETAILED (EngineInspector docs, 8.2+)
+            layers = self.engine.header["layers"]
+            if not self.engine.header["detailed"]:
+                return json.dumps({"Layers": [n for n, _ in layers]})
+            return json.dumps({"Layers": [{"Name": n, "LayerType": "standin", "Outputs": [
+                {"Name": n + ":out", "Format/Datatype": f}]} for n, f in layers]})
 
     if v >= (8, 5):
         Engine.num_io_tensors = property(lambda self: len(self.io))
@@ -360,149 +414,61 @@ def make_tensorrt(version: str) -> types.ModuleType:
             return Engine(header, onnx_bytes)
 
     for name, obj in dict(Logger=Logger, DataType=DataType, nptype=nptype, BuilderFlag=BuilderFlag,
-                          MemoryPoolType=MemoryPoolType, DeviceType=DeviceType, Builder=Builder,
-                          OnnxParser=OnnxParser, Runtime=Runtime, ErrorCode=ErrorCode).items():
+                          DeviceType=DeviceType, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime,
+                          ErrorCode=ErrorCode, ProfilingVerbosity=ProfilingVerbosity, IProfiler=IProfiler,
+                          LayerInformationFormat=LayerInformationFormat).items():
         setattr(trt, name, obj)
+    if MemoryPoolType is not None:
+        trt.MemoryPoolType = MemoryPoolType
     if NetworkDefinitionCreationFlag is not None:
         trt.NetworkDefinitionCreationFlag = NetworkDefinitionCreationFlag
-    if major < 11:
-        trt.IInt8EntropyCalibrator2 = type("IInt8EntropyCalibrator2", (), {"__init__": lambda self: None})
     return trt
 
 
-# -- pycuda ----------------------------------------------------------------------------------------------
-class _CtxState(threading.local):
-    def __init__(self) -> None:
-        self.stack: List[Any] = []
+def _layers(model: Any) -> List[Tuple[str, str, bool]]:
+    """(name, op, reads a dequantized tensor) per ONNX node that becomes a layer (Q/DQ nodes are fused away)."""
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    fp16 = any(vi.type.tensor_type.elem_type == 10 for vi in model.graph.value_info) or any(
+        t.data_type == 10 for t in model.graph.initializer)
+    return [(n.name or f"{n.op_type}_{i}", "fp16" if fp16 else n.op_type, any(x in dq_out for x in n.input))
+            for i, n in enumerate(model.graph.node) if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
 
 
-def make_pycuda(gpu: str = "Orin (stand-in)", cc: Tuple[int, int] = (8, 7)) -> Tuple[types.ModuleType,
-                                                                                     types.ModuleType]:
-    """Stand-in ``pycuda`` and ``pycuda.driver`` (host memory plays device memory)."""
-    pkg = types.ModuleType("pycuda")
-    drv = types.ModuleType("pycuda.driver")
-    state = _CtxState()
-    drv.pushes = []
-
-    class Ctx:
-        def push(self) -> None:
-            state.stack.append(self)
-            drv.pushes.append(threading.get_ident())
-
-    class Context:
-        @staticmethod
-        def pop() -> None:
-            state.stack.pop()
-
-        @staticmethod
-        def depth() -> int:
-            return len(state.stack)
-
-    class Device:
-        def __init__(self, i: int) -> None:
-            self.i = i
-
-        def name(self) -> str:
-            return gpu
-
-        def compute_capability(self) -> Tuple[int, int]:
-            return cc
-
-        def retain_primary_context(self) -> Ctx:
-            return Ctx()
-
-    class DeviceAllocation:
-        def __init__(self, n: int) -> None:
-            self.addr = _alloc(n)
-
-        def __int__(self) -> int:
-            return self.addr
-
-        def free(self) -> None:
-            _BUFFERS.pop(self.addr, None)
-
-    class Stream:
-        handle = 0xC0FFEE
-
-        def synchronize(self) -> None:
-            CALLS.append("Stream.synchronize")
-
-    def _need_ctx() -> None:
-        if not state.stack:
-            raise RuntimeError("stand-in pycuda: no current context in this thread (push one first)")
-
-    def mem_alloc(n: int) -> DeviceAllocation:
-        _need_ctx()
-        return DeviceAllocation(n)
-
-    def memcpy_htod_async(dst: Any, src: np.ndarray, stream: Any = None) -> None:
-        _need_ctx()
-        CALLS.append("memcpy_htod_async")
-        ctypes.memmove(int(dst), src.ctypes.data, src.nbytes)
-
-    def memcpy_dtoh_async(dst: np.ndarray, src: Any, stream: Any = None) -> None:
-        _need_ctx()
-        CALLS.append("memcpy_dtoh_async")
-        ctypes.memmove(dst.ctypes.data, int(src), dst.nbytes)
-
-    for name, obj in dict(init=lambda: None, Device=Device, Context=Context, Stream=Stream, mem_alloc=mem_alloc,
-                          pagelocked_empty=lambda shape, dtype: np.empty(shape, dtype),
-                          memcpy_htod_async=memcpy_htod_async, memcpy_dtoh_async=memcpy_dtoh_async,
-                          get_version=lambda: (11, 4, 0)).items():
-        setattr(drv, name, obj)
-    pkg.driver = drv
-    return pkg, drv
+def _layer_precisions(network: Any, flags: List[str], strongly_typed: bool) -> List[Tuple[str, str]]:
+    """A crude stand-in for the precision TensorRT picks per layer, as inspector "Format/Datatype" text."""
+    out = []
+    for name, op, quantized in network.layers:
+        if quantized and ("INT8" in flags or strongly_typed):
+            out.append((name, "Four wide channel vectorized row major Int8 format"))
+        elif "FP16" in flags or op == "fp16":
+            out.append((name, "Channel major FP16 format where channel % 8 == 0"))
+        else:
+            out.append((name, "Row major linear FP32"))
+    return out
 
 
-# -- cuda-python ---------------------------------------------------------------------------------------------
-def make_cuda_python(gpu: bytes = b"Orin (stand-in)", cc: Tuple[int, int] = (8, 7)) -> Dict[str, types.ModuleType]:
-    """Stand-in ``cuda``, ``cuda.bindings`` and ``cuda.bindings.runtime`` (every call returns (err, ...))."""
-    rt = types.ModuleType("cuda.bindings.runtime")
-
-    class cudaError_t(enum.Enum):  # noqa: N801 - mirrors cuda-python's name
-        cudaSuccess = 0
-        cudaErrorInvalidValue = 1
-
-    class cudaMemcpyKind(enum.Enum):  # noqa: N801
-        cudaMemcpyHostToDevice = 1
-        cudaMemcpyDeviceToHost = 2
-
-    class Props:
-        name = gpu
-        major, minor = cc
-
-    class StreamT:
-        def __int__(self) -> int:
-            return 0xBEEF
-
-    ok = cudaError_t.cudaSuccess
-
-    def memcpy(dst: int, src: int, n: int, kind: Any, stream: Any) -> Tuple[Any]:
-        CALLS.append("cudaMemcpyAsync")
-        ctypes.memmove(int(dst), int(src), int(n))
-        return (ok,)
-
-    for name, obj in dict(cudaError_t=cudaError_t, cudaMemcpyKind=cudaMemcpyKind,
-                          cudaSetDevice=lambda d: (ok,), cudaGetDeviceProperties=lambda d: (ok, Props()),
-                          cudaRuntimeGetVersion=lambda: (ok, 12020), cudaMallocHost=lambda n: (ok, _alloc(n)),
-                          cudaMalloc=lambda n: (ok, _alloc(n)), cudaStreamCreate=lambda: (ok, StreamT()),
-                          cudaMemcpyAsync=memcpy, cudaStreamSynchronize=lambda s: (ok,),
-                          cudaFree=lambda p: (ok,), cudaFreeHost=lambda p: (ok,),
-                          cudaStreamDestroy=lambda s: (ok,)).items():
-        setattr(rt, name, obj)
-    cuda = types.ModuleType("cuda")
-    bindings = types.ModuleType("cuda.bindings")
-    bindings.runtime = rt
-    cuda.bindings = bindings
-    return {"cuda": cuda, "cuda.bindings": bindings, "cuda.bindings.runtime": rt}
+def _static_output_shapes(network: Any) -> List[Tuple[int, ...]]:
+    """Output dims of a network with static inputs: declared ones, or run once with zeros where unknown."""
+    if all(d >= 0 for t in network.outputs for d in t.shape):
+        return [t.shape for t in network.outputs]
+    sess = _ort.InferenceSession(network.onnx, providers=["CPUExecutionProvider"])
+    feeds = {t.name: np.zeros(t.shape, np.dtype(t.dtype.value)) for t in network.inputs}
+    return [tuple(o.shape) for o in sess.run(None, feeds)]
 
 
 def install(monkeypatch: Any, version: str, cuda: str = "pycuda", gpu: str = "Orin (stand-in)",
-            cc: Tuple[int, int] = (8, 7)) -> types.ModuleType:
-    """Put stand-in modules in ``sys.modules`` (undone by ``monkeypatch``); returns the stand-in tensorrt."""
-    trt = make_tensorrt(version)
+            cc: Tuple[int, int] = (8, 7), memory: Any = HostMemory) -> types.ModuleType:
+    """Put stand-in modules in ``sys.modules`` (undone by ``monkeypatch``); returns the stand-in tensorrt.
+
+    ``cuda``: "pycuda" / "cuda-python" stand-ins, or "real" to leave the installed CUDA bindings alone
+    (with ``memory`` doing real device copies). The stand-in builder has 2 DLA cores on Xavier / Orin
+    (compute 7.2 / 8.7) and none elsewhere, as a desktop GPU reports ``num_DLA_cores`` 0.
+    """
+    trt = make_tensorrt(version, dla_cores=2 if tuple(cc) in ((7, 2), (8, 7)) else 0, memory=memory)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    if cuda == "pycuda":
+    if cuda == "real":
+        pass
+    elif cuda == "pycuda":
         pkg, drv = make_pycuda(gpu, cc)
         monkeypatch.setitem(sys.modules, "pycuda", pkg)
         monkeypatch.setitem(sys.modules, "pycuda.driver", drv)

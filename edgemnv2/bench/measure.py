@@ -134,9 +134,9 @@ def describe_ref(ref: ModelRef) -> Dict[str, Any]:
         fmt = b.model_format
         check_runtime(fmt, f"bundle {ref.bundle} ({b.target}, {fmt})")
         if b.manifest["model"].get("pending"):
-            raise EdgeError(f"bundle {b.root} has no {b.manifest['model']['file']} yet (built on a host without "
-                            "TensorRT)",
-                            f"finish it on the Jetson: edgemnv2 build --target jetson --bundle {b.root}")
+            from ..targets.jetson.engine import pending_engine_error
+
+            raise pending_engine_error(b.root, b.manifest["model"]["file"])
         return {"bundle": str(ref.bundle), "model_file": b.manifest["model"]["file"], "model_format": fmt,
                 "model_sha256": b.manifest["model"].get("sha256"), "task": b.task.value, "target": b.target,
                 "precision": b.precision, "architecture": b.manifest.get("architecture"),
@@ -314,6 +314,9 @@ def _run(ref: ModelRef, cfg: BenchConfig, image: np.ndarray, info: Dict[str, Any
         loop = _timed_loop(predictor, image, cfg, sampler, proc)
         rss_end = _rss_mb(proc)
         runtime_desc = _describe(predictor)
+        layer_profile = getattr(predictor.runner, "layer_profile", None)  # TensorRT: per-layer times + precisions
+        if layer_profile is not None:
+            runtime_desc["layers"] = layer_profile()
         input_spec = [s.to_dict() for s in predictor.runner.input_specs()]
         extra_out = extra(predictor) if extra is not None else {}
     finally:

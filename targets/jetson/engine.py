@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
-
-import numpy as np
 
 from ...bundle import load_bundle, write_manifest
 from ...errors import EdgeError
@@ -28,12 +27,14 @@ from .versions import (
     has_dla,
     jetson_model,
     max_onnx_opset,
+    numpy_dtype,
     parse_version,
     timing_cache_name,
 )
 
 __all__ = ["finish_jetson_bundle", "ONNX_FILES", "ENGINE_FILE", "HOST_CHECK_TRT", "tensorrt_here",
-           "min_trt_for_opset", "timing_cache_dir", "build_engine", "describe_parser_error", "finish_command"]
+           "min_trt_for_opset", "timing_cache_dir", "build_engine", "describe_parser_error", "finish_command",
+           "pending_engine_error"]
 
 Progress = Optional[Callable[[str], None]]
 
@@ -61,7 +62,14 @@ def timing_cache_dir() -> Path:
 
 
 def finish_command(bundle_dir: Any) -> str:
-    return f"edgemnv2 build --target jetson --bundle {bundle_dir}"
+    """The one command that builds (or rebuilds) a Jetson bundle's engine, quoted to run as printed."""
+    return "edgemnv2 build --target jetson --bundle " + (shlex.quote(str(bundle_dir)) if bundle_dir else "BUNDLE_DIR")
+
+
+def pending_engine_error(bundle_root: Any, model_file: str = ENGINE_FILE) -> EdgeError:
+    """The error for running a bundle built on a host without TensorRT (predict, camera, bench)."""
+    return EdgeError(f"bundle {bundle_root} has no {model_file} yet (built on a host without TensorRT)",
+                     f"finish it on the Jetson: {finish_command(bundle_root)}")
 
 
 def tensorrt_here() -> bool:
@@ -116,8 +124,15 @@ def build_engine(trt: Any, onnx_bytes: bytes, onnx_name: str, precision_flags: T
         raise EdgeError(f"TensorRT {vtext} cannot parse {onnx_name}: {errors[0] if errors else 'unknown error'}{more}",
                         "rebuild the bundle with this edgemnv2; if it persists, report it with "
                         "'edgemnv2 selftest --target jetson'")
+    dynamic = [(t.name, [int(d) for d in t.shape]) for t in (network.get_input(i) for i in range(network.num_inputs))
+               if any(int(d) < 0 for d in t.shape)]
+    if dynamic:  # TensorRT needs an optimization profile for these; edgemnv2 bundles are static
+        raise EdgeError(f"{onnx_name} has a dynamic input shape {dynamic[0][1]} ('{dynamic[0][0]}'): edgemnv2 builds "
+                        "static engines", "rebuild the bundle on the host with this edgemnv2, which fixes the shape")
     config = builder.create_builder_config()
-    if f.workspace_api == "memory_pool_limit":
+    # layer names, types and precisions in the engine inspector's JSON (TensorRT 8.2+; the default is names only)
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if f.memory_pool_limit:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
     else:
         config.max_workspace_size = int(workspace_mb) << 20
@@ -131,10 +146,7 @@ def build_engine(trt: Any, onnx_bytes: bytes, onnx_name: str, precision_flags: T
                             "pick an existing core, or leave --dla-core out to build for the GPU")
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(dla_core)
-    if f.timing_cache:
-        cache = config.create_timing_cache(cache_blob or b"")
-        if not config.set_timing_cache(cache, False):  # a cache from elsewhere: start a fresh one
-            config.set_timing_cache(config.create_timing_cache(b""), False)
+    use_cache = f.timing_cache and _set_timing_cache(config, cache_blob)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise EdgeError(f"TensorRT {vtext} failed to build an engine from {onnx_name}",
@@ -144,10 +156,22 @@ def build_engine(trt: Any, onnx_bytes: bytes, onnx_name: str, precision_flags: T
                                  (False, network.num_outputs, network.get_output)):
         for i in range(count):
             t = get(i)
+            dtype = numpy_dtype(t.dtype)
             io.append({"name": t.name, "mode": "input" if is_input else "output",
-                       "shape": [int(d) for d in t.shape], "dtype": np.dtype(trt.nptype(t.dtype)).name})
-    new_cache = bytes(config.get_timing_cache().serialize()) if f.timing_cache else None
+                       "shape": [int(d) for d in t.shape], "dtype": dtype.name if dtype is not None else str(t.dtype)})
+    new_cache = bytes(config.get_timing_cache().serialize()) if use_cache else None
     return bytes(plan), io, new_cache
+
+
+def _set_timing_cache(config: Any, blob: Optional[bytes]) -> bool:
+    """Give the builder the saved timing cache, or a fresh one; False when TensorRT takes neither.
+
+    ``set_timing_cache`` returns False when it refuses a cache (one made by another TensorRT or GPU, with
+    ``ignore_mismatch`` False): then a fresh cache; if that is refused too, the build runs without one.
+    """
+    if blob and config.set_timing_cache(config.create_timing_cache(blob), False):
+        return True
+    return bool(config.set_timing_cache(config.create_timing_cache(b""), False))
 
 
 def _finish(root: Path, manifest: Dict[str, Any], workspace_mb: int, dla_core: Optional[int],
@@ -213,7 +237,8 @@ def _finish(root: Path, manifest: Dict[str, Any], workspace_mb: int, dla_core: O
             say(f"warning: could not save the timing cache {cache_file}: {e}")
     calibration = manifest.get("calibration") or {}
     engine_info = {
-        "tensorrt": version, "cuda": facts.get("cuda"), "cuda_bindings": facts.get("cuda_bindings"),
+        "tensorrt": version, "cuda_runtime": facts.get("cuda_runtime"), "cuda_driver": facts.get("cuda_driver"),
+        "cuda_bindings": facts.get("cuda_bindings"),
         "l4t": facts.get("l4t"), "gpu": facts["gpu"], "compute_capability": cc, "precision": prec,
         "method": plan.method, "builder_flags": list(plan.flags), "io": io,
         "dla": {"core": int(dla), "gpu_fallback": True} if dla is not None else None,

@@ -36,6 +36,7 @@ from .engine import (
 )
 from .versions import (
     SUPPORTED_MIN,
+    check_dla_precision,
     export_opset_for_jetson,
 )
 
@@ -57,6 +58,33 @@ def _fp16_onnx(fp32: Path, out: Path) -> Dict[str, Any]:
     onnx.checker.check_model(model)
     atomic_write_bytes(out, model.SerializeToString())
     return _ort_agreement(fp32, out)
+
+
+def _fix_static_shape(path: Path, shape: List[int]) -> Optional[List[Any]]:
+    """Give a user ONNX's dynamic input dims (e.g. batch) the bundle's static shape; the dims it had, or None.
+
+    TensorRT builds a network with a dynamic input only with an optimization profile (without one
+    ``build_serialized_network`` returns None); edgemnv2 engines are static (batch 1). The output
+    shapes are inferred again from the fixed input.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    inits = {t.name for t in model.graph.initializer}
+    inp = next(i for i in model.graph.input if i.name not in inits)
+    dims = inp.type.tensor_type.shape.dim
+    before = [d.dim_value if d.dim_value > 0 else (d.dim_param or "?") for d in dims]
+    if all(d.dim_value > 0 for d in dims):
+        return None
+    for d, v in zip(dims, shape):
+        d.dim_value = int(v)  # replaces dim_param (a protobuf oneof)
+    for out in model.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    del model.graph.value_info[:]
+    model = onnx.shape_inference.infer_shapes(model)
+    onnx.checker.check_model(model)
+    atomic_write_bytes(path, model.SerializeToString())
+    return before
 
 
 def _toposort(graph: Any) -> None:
@@ -140,10 +168,16 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
 
     say = _say(progress)
     prec = opts.precision
-    if opts.dla_core is not None and (opts.dla_core < 0 or prec is Precision.fp32):
-        raise EdgeError(f"--dla-core {opts.dla_core} with {prec.value}" if opts.dla_core >= 0 else
-                        f"--dla-core must be a DLA core number (0, 1), not {opts.dla_core}",
-                        "DLA runs fp16 or int8 models only: add --precision fp16 or int8")
+    if opts.dla_core is not None and opts.dla_core < 0:
+        raise EdgeError(f"--dla-core must be a DLA core number (0, 1), not {opts.dla_core}",
+                        "DLA core numbers start at 0")
+    if opts.dla_core is not None:
+        try:  # the same check the device build makes, so no bundle is made that cannot become an engine
+            check_dla_precision(prec.value)
+        except ValueError as e:
+            raise EdgeError(f"--dla-core {opts.dla_core} with --precision {prec.value}: {e}",
+                            "put fp16 on the DLA (--precision fp16 --dla-core N), or leave out --dla-core to run "
+                            "int8 on the GPU") from None
     if opts.workspace_mb <= 0:
         raise EdgeError(f"--workspace must be positive, not {opts.workspace_mb}", "use e.g. --workspace 1024")
     flow = Int8Flow.load(opts, say) if opts.int8 else None
@@ -156,6 +190,10 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
 
             say(f"taking {opts.onnx.name} as-is (no PyTorch reference: parity not checked)")
             input_spec, outputs, labels, ncls = copy_onnx_model(opts, fp32)
+            fixed = _fix_static_shape(fp32, input_spec["shape"])
+            if fixed:
+                say(f"fixed the dynamic input dims {fixed} of {opts.onnx.name} to {input_spec['shape']}: the engine "
+                    "is built for this one shape")
             import onnx
 
             opset = next((o.version for o in onnx.load(str(fp32)).opset_import if o.domain in ("", "ai.onnx")), 0)

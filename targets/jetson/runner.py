@@ -18,16 +18,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import re
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from ...errors import EdgeError
 from ..base import Runner, TensorSpec
-from .versions import check_engine_compat, use_name_api
+from .engine import finish_command
+from .layers import layer_report
+from .versions import check_engine_compat, numpy_dtype, parse_l4t, use_name_api
 
-__all__ = ["TensorRTRunner", "cuda_backend", "device_facts", "l4t_release", "rebuild_command", "import_tensorrt"]
+__all__ = ["TensorRTRunner", "cuda_backend", "device_facts", "l4t_release", "import_tensorrt"]
 
 NV_TEGRA_RELEASE = "/etc/nv_tegra_release"
 
@@ -47,15 +48,15 @@ def l4t_release(path: str = NV_TEGRA_RELEASE) -> Optional[str]:
     """'35.3.1' from '# R35 (release), REVISION: 3.1, ...' in /etc/nv_tegra_release; None off Jetson."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.readline()
+            found = parse_l4t(f.readline())
     except OSError:
         return None
-    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
-    return f"{m.group(1)}.{m.group(2)}" if m else None
+    return found["l4t"] if found and found["jetpack"] != "unknown" else None
 
 
-def rebuild_command(bundle_dir: Optional[str]) -> str:
-    return f"edgemnv2 build --target jetson --bundle {bundle_dir or 'BUNDLE_DIR'}"
+def _cuda_version(v: int) -> str:
+    """12020 -> '12.2' (CUDA's integer version encoding)."""
+    return f"{int(v) // 1000}.{(int(v) % 1000) // 10}"
 
 
 # -- CUDA backends ---------------------------------------------------------------------------------
@@ -81,9 +82,11 @@ class _PycudaBackend:
             self.cuda.Context.pop()
 
     def info(self) -> Dict[str, Any]:
+        """GPU, compute capability; CUDA driver version and the CUDA toolkit pycuda was built against."""
         major, minor = self.device.compute_capability()
         return {"gpu": str(self.device.name()), "compute_capability": f"{major}.{minor}",
-                "cuda": ".".join(str(v) for v in self.cuda.get_version()[:2]), "cuda_bindings": "pycuda"}
+                "cuda_runtime": ".".join(str(v) for v in self.cuda.get_version()[:2]),
+                "cuda_driver": _cuda_version(self.cuda.get_driver_version()), "cuda_bindings": "pycuda"}
 
     def host_empty(self, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         return self.cuda.pagelocked_empty(tuple(shape), dtype)
@@ -148,10 +151,12 @@ class _CudaPythonBackend:
 
     def info(self) -> Dict[str, Any]:
         props = self._call(self.rt.cudaGetDeviceProperties(self.device), "cudaGetDeviceProperties")
-        version = int(self._call(self.rt.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
+        runtime = int(self._call(self.rt.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
+        driver = int(self._call(self.rt.cudaDriverGetVersion(), "cudaDriverGetVersion"))
         name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
         return {"gpu": name, "compute_capability": f"{props.major}.{props.minor}",
-                "cuda": f"{version // 1000}.{(version % 1000) // 10}", "cuda_bindings": "cuda-python"}
+                "cuda_runtime": _cuda_version(runtime), "cuda_driver": _cuda_version(driver),
+                "cuda_bindings": "cuda-python"}
 
     def host_empty(self, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -226,12 +231,12 @@ def device_facts(trt: Any, backend: Any) -> Dict[str, Any]:
     return facts
 
 
-def _np_dtype(trt: Any, dt: Any) -> np.dtype:
-    try:
-        return np.dtype(trt.nptype(dt))
-    except (TypeError, KeyError, ValueError):
+def _np_dtype(dt: Any) -> np.dtype:
+    found = numpy_dtype(dt)  # our table, not trt.nptype (TensorRT 8.5's fails on numpy 1.24)
+    if found is None:
         raise EdgeError(f"engine tensor type {dt} has no numpy equivalent",
-                        "rebuild the engine with edgemnv2 build (fp32 I/O)") from None
+                        "rebuild the engine with edgemnv2 build (fp32 I/O)")
+    return found
 
 
 class _Tensor:
@@ -288,7 +293,7 @@ class TensorRTRunner(Runner):
             reason = check_engine_compat(recorded, self.facts) if recorded else None
             if reason:
                 raise EdgeError(f"{self.path.name} cannot run here: {reason}",
-                                f"rebuild it on this device: {rebuild_command(self._bundle_dir())}")
+                                f"rebuild it on this device: {finish_command(self._bundle_dir())}")
             logger = trt.Logger(trt.Logger.WARNING)
             self._runtime = trt.Runtime(logger)
             dla = (recorded.get("dla") or {}).get("core")
@@ -299,7 +304,7 @@ class TensorRTRunner(Runner):
             if engine is None:
                 raise EdgeError(f"TensorRT {self.facts['tensorrt']} cannot deserialize {self.path.name} (engines only "
                                 "load on the TensorRT version and GPU they were built with)",
-                                f"rebuild it on this device: {rebuild_command(self._bundle_dir())}")
+                                f"rebuild it on this device: {finish_command(self._bundle_dir())}")
             self._engine = engine
             self._context = engine.create_execution_context()
             if self._context is None:  # TensorRT returns None when it cannot allocate the context's memory
@@ -315,8 +320,10 @@ class TensorRTRunner(Runner):
                 t.device = self._cuda.alloc(t.host.nbytes)
             self._stream = self._cuda.stream()
             if self._name_api:
-                for t in self._tensors:
-                    self._context.set_tensor_address(t.name, self._cuda.ptr(t.device))
+                for t in self._tensors:  # returns False when TensorRT rejects the name or address
+                    if not self._context.set_tensor_address(t.name, self._cuda.ptr(t.device)):
+                        raise EdgeError(f"TensorRT refused the buffer address of tensor '{t.name}' of {self.path.name}",
+                                        f"rebuild the engine: {finish_command(self._bundle_dir())}")
             else:
                 self._bindings = [self._cuda.ptr(t.device) for t in self._tensors]
 
@@ -327,16 +334,16 @@ class TensorRTRunner(Runner):
             name = eng.get_tensor_name(i)
             is_input = eng.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             out.append(_Tensor(name, is_input, tuple(int(d) for d in eng.get_tensor_shape(name)),
-                               _np_dtype(trt, eng.get_tensor_dtype(name))))
+                               _np_dtype(eng.get_tensor_dtype(name))))
         return out
 
     def _io_bindings_api(self) -> List[_Tensor]:
-        trt, eng = self._trt, self._engine
+        eng = self._engine
         out = []
         for i in range(eng.num_bindings):
             shape = tuple(int(d) for d in eng.get_binding_shape(i))
             out.append(_Tensor(eng.get_binding_name(i), bool(eng.binding_is_input(i)), shape,
-                               _np_dtype(trt, eng.get_binding_dtype(i))))
+                               _np_dtype(eng.get_binding_dtype(i))))
         return out
 
     def _unload(self) -> None:
@@ -377,6 +384,37 @@ class TensorRTRunner(Runner):
                     cuda.dtoh(t.host, t.device, stream)
             cuda.sync(stream)
             return {t.name: np.array(t.host, copy=True) for t in self._tensors if not t.is_input}
+
+    def layer_profile(self, runs: int = 10) -> Optional[Dict[str, Any]]:
+        """Per-layer times (``IProfiler``) and layer precisions (engine inspector), or None when not loaded.
+
+        Runs on a second execution context bound to the same buffers (the inputs last copied in), so the
+        timed context is never profiled. Not verified on hardware; never raises (an error is reported).
+        """
+        if self._engine is None:
+            return None
+        try:
+            with self._cuda.active():
+                return layer_report(self._trt, self._engine, self._run_profiled(runs), runs)
+        except Exception as e:  # informational: a benchmark must not fail over it
+            return {"error": (str(e).splitlines() or [repr(e)])[0][:200], "verified_on_hardware": False}
+
+    def _run_profiled(self, runs: int) -> Any:
+        def run(profiler: Any) -> None:
+            ctx = self._engine.create_execution_context()
+            ctx.profiler = profiler
+            if not self._name_api:
+                for _ in range(runs):
+                    ctx.execute_v2(self._bindings)  # synchronous; profiled as executeV2
+                return
+            for t in self._tensors:
+                if not ctx.set_tensor_address(t.name, self._cuda.ptr(t.device)):
+                    raise RuntimeError(f"set_tensor_address refused '{t.name}'")
+            for _ in range(runs):
+                if not ctx.execute_async_v3(self._cuda.stream_handle(self._stream)):
+                    raise RuntimeError("execute_async_v3 failed")
+                self._cuda.sync(self._stream)
+        return run
 
     def describe(self) -> Dict[str, Any]:
         d: Dict[str, Any] = {"runtime": self.runtime, "version": self.facts.get("tensorrt"),

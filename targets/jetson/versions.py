@@ -25,19 +25,49 @@ none of them was checked against a GPU by this project):
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
 
 __all__ = ["Version", "parse_version", "TrtFeatures", "features", "max_onnx_opset", "fast_int8", "fast_fp16",
            "has_dla", "jetson_model", "engine_precision_plan", "PrecisionPlan", "SUPPORTED_MIN", "timing_cache_name",
-           "check_engine_compat", "export_opset_for_jetson", "JETPACK_TRT"]
+           "check_engine_compat", "export_opset_for_jetson", "JETPACK_TRT", "L4T_TO_JETPACK", "parse_l4t",
+           "numpy_dtype", "check_dla_precision"]
 
 Version = Tuple[int, int, int]
 
 SUPPORTED_MIN: Version = (8, 2, 0)  # JetPack 4.6 (Nano); 8.5 (JetPack 5) is the main target
 
-#: JetPack release -> TensorRT it ships (for messages and docs).
-JETPACK_TRT = {"4.6": "8.2", "5.1": "8.5", "6.0": "10.3", "6.1": "10.3", "6.2": "10.3"}
+#: JetPack release -> TensorRT it ships (NVIDIA's JetPack release notes; 6.1/6.2: CUDA 12.6, TensorRT 10.3).
+JETPACK_TRT = {"4.6": "8.2", "5.1": "8.5", "6.0": "8.6", "6.1": "10.3", "6.2": "10.3"}
+#: L4T (Jetson Linux) major release -> JetPack major (R32: JetPack 4, R35: 5, R36: 6).
+L4T_TO_JETPACK = {"32": "4", "34": "5 (developer preview)", "35": "5", "36": "6", "38": "7"}
+#: TensorRT ``DataType`` name -> numpy dtype. Our own table: TensorRT 8.5's ``trt.nptype`` builds its
+#: table with ``np.bool``, which numpy 1.24-1.26 do not have (NVIDIA/TensorRT#2557, fixed in 8.6), and
+#: pip gives JetPack 5's Python 3.8 numpy 1.24.4. BF16, FP8, INT4, FP4 have no numpy equivalent.
+_NUMPY_DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "BOOL": "bool",
+                 "UINT8": "uint8", "INT64": "int64"}
+
+
+def numpy_dtype(trt_dtype: Any) -> Optional[np.dtype]:
+    """The numpy dtype of a TensorRT ``DataType`` (``trt.DataType.HALF`` -> float16), None when there is none."""
+    name = getattr(trt_dtype, "name", None) or str(trt_dtype).rpartition(".")[2]
+    found = _NUMPY_DTYPES.get(str(name).upper())
+    return np.dtype(found) if found else None
+
+
+def parse_l4t(text: Optional[str]) -> Optional[Dict[str, str]]:
+    """``# R36 (release), REVISION: 4.3, ...`` (/etc/nv_tegra_release) -> ``{"l4t": "36.4.3", "jetpack": "6"}``.
+
+    None without text; an unreadable first line is kept (80 characters) with JetPack "unknown".
+    """
+    if not text:
+        return None
+    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
+    if not m:
+        return {"l4t": text.splitlines()[0][:80], "jetpack": "unknown"}
+    return {"l4t": f"{m.group(1)}.{m.group(2).rstrip('.')}", "jetpack": L4T_TO_JETPACK.get(m.group(1), "unknown")}
 
 
 def parse_version(text: Any) -> Version:
@@ -110,28 +140,17 @@ def jetson_model(compute_capability: Any) -> Optional[str]:
 
 @dataclass(frozen=True)
 class TrtFeatures:
-    """Which API to call for each step, for one TensorRT version."""
+    """Which API to call for each step, for one TensorRT version (each field is read by the builder or runner)."""
 
     version: Version
     explicit_batch_flag: bool  # create_network(1 << EXPLICIT_BATCH) needed (8.x)
-    workspace_api: str  # "max_workspace_size" | "memory_pool_limit"
-    build_serialized_network: bool
-    precision_flags: bool  # BuilderFlag.FP16 / INT8 exist (weakly typed networks)
+    memory_pool_limit: bool  # config.set_memory_pool_limit(WORKSPACE, n) (8.4+); else max_workspace_size
     strongly_typed_only: bool  # 11+: precision comes from the ONNX's types and Q/DQ
-    implicit_int8_calibration: bool  # IInt8EntropyCalibrator2 usable (deprecated 10.1, removed 11)
-    platform_has_fast_queries: bool  # builder.platform_has_fast_fp16/int8 exist
     name_api: bool  # num_io_tensors / set_tensor_address / execute_async_v3
-    bindings_api: bool  # num_bindings / execute_async_v2
     max_onnx_opset: int
-    qdq_requires_int8_flag: bool  # explicit quantization needs BuilderFlag.INT8 (8.x-10.x)
     dla_supported: bool
     timing_cache: bool
     parser_error_node_name: bool  # IParserError.node_name()/node_operator() (10+)
-
-    def to_dict(self) -> Dict[str, Any]:
-        d = asdict(self)
-        d["version"] = ".".join(map(str, self.version))
-        return d
 
 
 def features(version: Any) -> TrtFeatures:
@@ -141,16 +160,10 @@ def features(version: Any) -> TrtFeatures:
     return TrtFeatures(
         version=v,
         explicit_batch_flag=major < 10,
-        workspace_api="max_workspace_size" if v < (8, 4, 0) else "memory_pool_limit",
-        build_serialized_network=v >= (8, 0, 0),
-        precision_flags=major < 11,
+        memory_pool_limit=v >= (8, 4, 0),
         strongly_typed_only=major >= 11,
-        implicit_int8_calibration=major < 10,  # usable until 10.0; we do not use the deprecated path on 10.x
-        platform_has_fast_queries=major < 11,
         name_api=v >= (8, 5, 0),
-        bindings_api=major < 10,
         max_onnx_opset=max_onnx_opset(v),
-        qdq_requires_int8_flag=major < 11,
         dla_supported=major < 11,
         timing_cache=v >= (8, 0, 0),
         parser_error_node_name=major >= 10,
@@ -183,14 +196,8 @@ def engine_precision_plan(version: Any, precision: str, dla: bool = False) -> Pr
         raise ValueError(f"unknown precision {precision!r}")
     if dla and not f.dla_supported:
         raise ValueError(f"TensorRT {'.'.join(map(str, f.version))} does not support DLA")
-    if dla and precision == "fp32":
-        raise ValueError("DLA runs fp16 or int8 only")
-    if dla and precision == "int8":
-        # The DLA runs implicitly quantized int8 only: not explicitly quantized (Q/DQ) networks, on any
-        # version (NVIDIA/TensorRT#2222; Model-Optimizer: "DLA still only supports IQ").
-        raise ValueError(f"the DLA does not run explicitly quantized (Q/DQ) int8 (TensorRT "
-                         f"{'.'.join(map(str, f.version))}); put fp16 on the DLA (--precision fp16 --dla-core N) "
-                         "or run int8 on the GPU")
+    if dla:
+        check_dla_precision(precision)
     extra = ("GPU_FALLBACK",) if dla else ()
     if precision == "fp32":
         return PrecisionPlan("fp32", (), "fp32")
@@ -201,6 +208,19 @@ def engine_precision_plan(version: Any, precision: str, dla: bool = False) -> Pr
     if f.strongly_typed_only:
         return PrecisionPlan("qdq", extra, "explicit Q/DQ, strongly typed")
     return PrecisionPlan("qdq", ("INT8", "FP16") + extra, "explicit Q/DQ + BuilderFlag.INT8/FP16")
+
+
+def check_dla_precision(precision: str) -> None:
+    """ValueError unless ``precision`` can run on a DLA the way edgemnv2 builds it: fp16 only.
+
+    fp32 does not run on a DLA; int8 does only as implicitly quantized (calibrated) int8, never as an
+    explicitly quantized (Q/DQ) network, which is how edgemnv2 makes int8 on every version
+    (NVIDIA/TensorRT#2222; Model-Optimizer: "DLA still only supports IQ"). Host and device both check.
+    """
+    if precision == "fp32":
+        raise ValueError("the DLA runs fp16 or int8 only, not fp32")
+    if precision == "int8":
+        raise ValueError("the DLA does not run explicitly quantized (Q/DQ) int8, which is how edgemnv2 builds int8")
 
 
 def timing_cache_name(trt_version: Any, gpu_name: str, compute_capability: Any) -> str:
