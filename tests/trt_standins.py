@@ -37,7 +37,21 @@ except ImportError:  # pragma: no cover
 
 MAGIC = b"EDGEMNV2-STANDIN-TRT\n"
 _MAX_OPSET = {8: 17, 10: 20, 11: 24}  # the stand-in parser's limits (8.2 -> 13 below)
-__all__ = ["CALLS", "MAGIC", "HostMemory", "make_tensorrt", "make_pycuda", "make_cuda_python", "install"]
+#: The numpy TensorRT's own ``nptype`` sees; tests swap in ``Numpy124()`` to be JetPack 5's numpy 1.24.
+NUMPY: Any = np
+
+
+class Numpy124:
+    """numpy as 1.24-1.26 look to ``np.bool``: missing (removed in 1.24, back in 2.0). All else is numpy."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "bool":
+            raise AttributeError("module 'numpy' has no attribute 'bool'.")
+        return getattr(np, name)
+
+
+__all__ = ["CALLS", "NUMPY", "Numpy124", "MAGIC", "HostMemory", "make_tensorrt", "make_pycuda", "make_cuda_python",
+           "install"]
 
 
 def _version_tuple(v: str) -> Tuple[int, int]:
@@ -78,8 +92,9 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
         # NVIDIA/TensorRT python/packaging/tensorrt/__init__.py (8.2-8.5): the table is built on each call
         # with ``bool: np.bool``, so every call raises AttributeError on numpy 1.24-1.26 (np.bool removed;
         # numpy 2 has it again). Fixed in 8.6 with np.bool_ (NVIDIA/TensorRT#2557).
-        table = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8,
-                 DataType.INT32: np.int32, DataType.BOOL: np.bool if v < (8, 6) else np.bool_}
+        npm = NUMPY
+        table = {DataType.FLOAT: npm.float32, DataType.HALF: npm.float16, DataType.INT8: npm.int8,
+                 DataType.INT32: npm.int32, DataType.BOOL: npm.bool if v < (8, 6) else npm.bool_}
         if dt in table:
             return table[dt]
         raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")

@@ -132,11 +132,11 @@ def describe_ref(ref: ModelRef) -> Dict[str, Any]:
     if ref.bundle is not None:
         b = load_bundle(ref.bundle)
         fmt = b.model_format
-        check_runtime(fmt, f"bundle {ref.bundle} ({b.target}, {fmt})")
-        if b.manifest["model"].get("pending"):
+        if b.manifest["model"].get("pending"):  # before the runtime check: the engine must be built first
             from ..targets.jetson.engine import pending_engine_error
 
             raise pending_engine_error(b.root, b.manifest["model"]["file"])
+        check_runtime(fmt, f"bundle {ref.bundle} ({b.target}, {fmt})")
         return {"bundle": str(ref.bundle), "model_file": b.manifest["model"]["file"], "model_format": fmt,
                 "model_sha256": b.manifest["model"].get("sha256"), "task": b.task.value, "target": b.target,
                 "precision": b.precision, "architecture": b.manifest.get("architecture"),
