@@ -23,7 +23,6 @@ HOST_ONLY_PREFIXES = (
     "edgemnv2.calibration", "edgemnv2.targets.cpu.build", "edgemnv2.targets.pi.build",
     "edgemnv2.targets.keras_builder", "edgemnv2.targets.jetson.export", "edgemnv2.targets.pi.tf_twin",
     "edgemnv2.onnx_import", "edgemnv2.targets.pi.ssd_postprocess", "edgemnv2.targets.pi.tflite_metadata",
-    "edgemnv2.cli.selftest_host",
 )
 # Device modules that need a runtime which may be absent here (they import it lazily anyway).
 OPTIONAL_RUNTIME = ()
@@ -104,3 +103,53 @@ def test_host_modules_really_are_host_only(mod):
     code = f"import importlib, sys; importlib.import_module({mod!r}); print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.stdout.strip() == "True", r.stderr
+
+
+ENGINE_FINISH = """
+import json, sys, importlib.abc
+sys.path.insert(0, {tests!r})
+import trt_standins as standin  # the stand-in parser holds its own onnx/onnxruntime, imported before the block
+for k in list(sys.modules):
+    if k.split('.')[0] in {heavy!r}:
+        del sys.modules[k]
+tried = []
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {heavy!r}:
+            tried.append(name)
+            raise ImportError('blocked heavy import: ' + name)
+sys.meta_path.insert(0, Block())
+class Patch:
+    def setitem(self, d, k, v):
+        d[k] = v
+standin.install(Patch(), "8.5.2.2")
+from edgemnv2.targets.jetson.engine import finish_jetson_bundle
+from edgemnv2.predictor import Predictor
+import numpy as np
+m = finish_jetson_bundle({bundle!r})
+with Predictor.from_bundle({bundle!r}) as p:
+    top = p.predict(np.zeros((50, 50, 3), np.uint8)).top
+print(json.dumps({{"tried": tried, "loaded": sorted(k for k in sys.modules if k.split('.')[0] in {heavy!r}),
+                  "conformance": m["model"]["engine"]["conformance"], "top": len(top)}}))
+"""
+
+
+def test_engine_build_on_the_device_needs_no_host_package(tmp_path):
+    """The Jetson engine build (targets/jetson/engine.py) imports and finishes a bundle, TensorRT stand-in,
+    with torch / tensorflow / onnx unimportable; only the optional onnx conformance re-check tries onnx."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from edgemnv2.model_source import BuildOptions
+    from edgemnv2.targets.jetson.export import build_jetson_bundle
+
+    bundle = tmp_path / "b"
+    build_jetson_bundle(BuildOptions(task="classify", out=bundle, target="jetson", width_mult=0.35, resolution=96,
+                                     num_classes=10, precision="fp16"))
+    code = ENGINE_FINISH.format(tests=str(REPO / "tests"), heavy=HEAVY, bundle=str(bundle))
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "EDGEMNV2_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["loaded"] == [] and out["top"] == 5 and (bundle / "model.engine").is_file()
+    assert {t.split(".")[0] for t in out["tried"]} <= {"onnx"}, out["tried"]
+    assert out["conformance"]["checked"] is False  # the onnx re-check was skipped, not crashed

@@ -27,7 +27,7 @@ def test_host_build_says_engine_is_pending(cli, tmp_path):
                           "onnx": {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}, "opset": 13, "min_tensorrt": "8.2"}
     assert m["reports"]["fp16_onnx"]["max_abs_diff"] < 1e-2
     r = cli(["predict", "--bundle", out, tmp_path / "missing.png"])
-    assert r.returncode == 1 and "run 'edgemnv2 build --bundle" in r.stderr
+    assert r.returncode == 1 and f"finish it on the Jetson: edgemnv2 build --target jetson --bundle {out}" in r.stderr
 
 
 def test_int8_gate_and_bad_options_fail_cleanly(cli, tmp_path):
@@ -47,4 +47,4 @@ def test_int8_gate_and_bad_options_fail_cleanly(cli, tmp_path):
     r = cli(base + ["--precision", "int8"])
     assert r.returncode == 1 and "int8 needs calibration images" in r.stderr and not out.exists()
     r = cli(base + ["--precision", "fp32", "--dla-core", "0"])
-    assert r.returncode == 1 and "DLA runs fp16 or int8" in r.stderr and not out.exists()
+    assert r.returncode == 1 and "DLA runs fp16 or int8 only, not fp32" in r.stderr and not out.exists()
