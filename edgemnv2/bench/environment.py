@@ -13,6 +13,7 @@ import socket
 from typing import Any, Dict, Optional
 
 from ..sysinfo import library_versions, read_sys_file
+from ..targets.jetson.versions import L4T_TO_JETPACK, parse_l4t
 from . import telemetry_pi as tp
 
 __all__ = ["collect_environment", "L4T_TO_JETPACK", "jetpack_from_l4t"]
@@ -21,9 +22,6 @@ _DISTS = ("numpy", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-r
           "tensorflow-cpu", "tensorrt", "pycuda", "cuda-python", "opencv-python-headless", "opencv-python",
           "opencv-contrib-python", "psutil", "matplotlib", "faster-coco-eval", "pycocotools", "jetson-stats",
           "picamera2", "typer", "rich")
-
-# L4T major release -> JetPack major (R32: JetPack 4, R35: JetPack 5, R36: JetPack 6).
-L4T_TO_JETPACK = {"32": "4", "34": "5 (developer preview)", "35": "5", "36": "6", "38": "7"}
 
 
 def _os_name() -> str:
@@ -53,15 +51,8 @@ def _cpu_model() -> Optional[str]:
 
 
 def jetpack_from_l4t(l4t: Optional[str]) -> Optional[Dict[str, str]]:
-    """``# R36 (release), REVISION: 4.3, ...`` -> ``{"l4t": "36.4.3", "jetpack": "6"}``."""
-    if not l4t:
-        return None
-    import re
-
-    m = re.search(r"R(\d+) \(release\), REVISION: ([\d.]+)", l4t)
-    if not m:
-        return {"l4t": l4t.splitlines()[0][:80], "jetpack": "unknown"}
-    return {"l4t": f"{m.group(1)}.{m.group(2)}", "jetpack": L4T_TO_JETPACK.get(m.group(1), "unknown")}
+    """``# R36 (release), REVISION: 4.3, ...`` -> ``{"l4t": "36.4.3", "jetpack": "6"}`` (the Jetson target's parser)."""
+    return parse_l4t(l4t)
 
 
 def _memory_mb() -> Optional[float]:

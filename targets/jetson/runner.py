@@ -26,12 +26,9 @@ from ...errors import EdgeError
 from ..base import Runner, TensorSpec
 from .engine import finish_command
 from .layers import layer_report
-from .versions import check_engine_compat, numpy_dtype, parse_l4t, use_name_api
+from .versions import check_engine_compat, jetson_release, numpy_dtype, use_name_api
 
 __all__ = ["TensorRTRunner", "cuda_backend", "device_facts", "l4t_release", "import_tensorrt"]
-
-NV_TEGRA_RELEASE = "/etc/nv_tegra_release"
-
 
 def import_tensorrt() -> Any:
     """``import tensorrt`` with a one-line error that says where TensorRT comes from."""
@@ -44,13 +41,9 @@ def import_tensorrt() -> Any:
     return trt
 
 
-def l4t_release(path: str = NV_TEGRA_RELEASE) -> Optional[str]:
-    """'35.3.1' from '# R35 (release), REVISION: 3.1, ...' in /etc/nv_tegra_release; None off Jetson."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            found = parse_l4t(f.readline())
-    except OSError:
-        return None
+def l4t_release() -> Optional[str]:
+    """'35.3.1' from /etc/nv_tegra_release; None off a Jetson or when unreadable."""
+    found = jetson_release()
     return found["l4t"] if found and found["jetpack"] != "unknown" else None
 
 

@@ -1,4 +1,5 @@
-"""What each TensorRT version offers: pure functions and tables, no TensorRT import (testable anywhere).
+"""What each TensorRT version offers: pure functions and tables, no TensorRT import (testable anywhere),
+plus the one reader of the Jetson's L4T release (``jetson_release``).
 
 Every decision the Jetson builder and runner make about the TensorRT API goes through this module,
 so that a new TensorRT release means a change here and a test, not a hunt through the code.
@@ -33,7 +34,7 @@ import numpy as np
 __all__ = ["Version", "parse_version", "TrtFeatures", "features", "max_onnx_opset", "fast_int8", "fast_fp16",
            "has_dla", "jetson_model", "engine_precision_plan", "PrecisionPlan", "SUPPORTED_MIN", "timing_cache_name",
            "check_engine_compat", "export_opset_for_jetson", "JETPACK_TRT", "L4T_TO_JETPACK", "parse_l4t",
-           "numpy_dtype", "check_dla_precision"]
+           "numpy_dtype", "check_dla_precision", "jetson_release", "NV_TEGRA_RELEASE"]
 
 Version = Tuple[int, int, int]
 
@@ -55,6 +56,16 @@ def numpy_dtype(trt_dtype: Any) -> Optional[np.dtype]:
     name = getattr(trt_dtype, "name", None) or str(trt_dtype).rpartition(".")[2]
     found = _NUMPY_DTYPES.get(str(name).upper())
     return np.dtype(found) if found else None
+
+
+NV_TEGRA_RELEASE = "/etc/nv_tegra_release"
+
+
+def jetson_release(path: str = NV_TEGRA_RELEASE) -> Optional[Dict[str, str]]:
+    """``parse_l4t`` of /etc/nv_tegra_release; None off a Jetson (no file)."""
+    from ...sysinfo import read_sys_file
+
+    return parse_l4t(read_sys_file(path))
 
 
 def parse_l4t(text: Optional[str]) -> Optional[Dict[str, str]]:
