@@ -123,3 +123,10 @@ def test_engine_compat():
     assert "TensorRT 8.5.2.2" in tv.check_engine_compat(rec, dict(rec, tensorrt="10.3.0.30"))
     assert "compute 7.2" in tv.check_engine_compat(rec, dict(rec, gpu="Xavier", compute_capability="7.2"))
     assert tv.check_engine_compat(rec, dict(rec, tensorrt="8.5.2.1")) is not None  # plans need the exact build
+
+
+def test_jetson_release_reads_the_file(tmp_path):
+    f = tmp_path / "nv_tegra_release"
+    f.write_text("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: ...\n")
+    assert tv.jetson_release(str(f)) == {"l4t": "35.4.1", "jetpack": "5"}
+    assert tv.jetson_release(str(tmp_path / "missing")) is None

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from cuda_standins import CALLS, HostMemory, make_cuda_python, make_pycuda
+from standin_onnx import layer_precisions, onnx_io, onnx_layers, static_output_shapes
 
 try:  # captured now, so tests can hide onnx/onnxruntime from the code under test (a Jetson without them)
     import onnx as _onnx
@@ -54,11 +55,6 @@ __all__ = ["CALLS", "NUMPY", "Numpy124", "MAGIC", "HostMemory", "make_tensorrt",
            "install"]
 
 
-def _version_tuple(v: str) -> Tuple[int, int]:
-    major, minor = v.split(".")[:2]
-    return int(major), int(minor)
-
-
 # -- tensorrt ----------------------------------------------------------------------------------------------
 def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) -> types.ModuleType:
     """A stand-in ``tensorrt`` module with the API surface of TensorRT ``version``.
@@ -66,11 +62,26 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
     ``dla_cores``: ``Builder.num_DLA_cores`` (0 on a desktop GPU and Orin Nano, 2 on Xavier/AGX Orin);
     ``memory``: reads/writes the engine's I/O buffers (``HostMemory``, or real CUDA copies).
     """
-    major, minor = _version_tuple(version)
-    v = (major, minor)
+    major, minor = (int(p) for p in version.split(".")[:2])
+    s = types.SimpleNamespace(version=version, v=(major, minor), major=major, dla_cores=dla_cores, memory=memory)
+    for part in (_types, _parser, _builder, _context, _engine):
+        vars(s).update(part(s))
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.__standin__ = True
+    for name in ("Logger", "DataType", "nptype", "BuilderFlag", "DeviceType", "Builder", "OnnxParser", "Runtime",
+                 "ErrorCode", "ProfilingVerbosity", "IProfiler", "LayerInformationFormat", "MemoryPoolType",
+                 "NetworkDefinitionCreationFlag", "TensorIOMode"):
+        if s.__dict__.get(name) is not None:
+            setattr(trt, name, getattr(s, name))
+    if s.v < (8, 5):
+        del trt.TensorIOMode
+    return trt
+
+
+def _types(s: Any) -> Dict[str, Any]:
+    """Logger, DataType + nptype, and the enums of version ``s.version``."""
+    v, major = s.v, s.major
 
     severity = enum.IntEnum("Severity", ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"], start=0)
 
@@ -116,8 +127,25 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
     class ErrorCode(enum.Enum):
         SUCCESS = 0
         INTERNAL_ERROR = 1
-        INVALID_NODE = 4
+        INVALID_NODE = 6
         UNSUPPORTED_NODE = 8
+
+    class TensorIOMode(enum.Enum):
+        NONE = 0
+        INPUT = 1
+        OUTPUT = 2
+
+    return dict(Logger=Logger, DataType=DataType, nptype=nptype, BuilderFlag=BuilderFlag,
+                MemoryPoolType=MemoryPoolType, ProfilingVerbosity=ProfilingVerbosity,
+                LayerInformationFormat=LayerInformationFormat, DeviceType=DeviceType,
+                NetworkDefinitionCreationFlag=NetworkDefinitionCreationFlag, ErrorCode=ErrorCode,
+                TensorIOMode=TensorIOMode)
+
+
+def _parser(s: Any) -> Dict[str, Any]:
+    """The ONNX parser and the network it fills."""
+    v, major = s.v, s.major
+    DataType, ErrorCode, NetworkDefinitionCreationFlag = s.DataType, s.ErrorCode, s.NetworkDefinitionCreationFlag
 
     class ParserError:
         def __init__(self, node: int, desc: str, code: ErrorCode, name: str = "", op: str = "") -> None:
@@ -169,7 +197,7 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
     _onnx_types = {1: DataType.FLOAT, 10: DataType.HALF, 3: DataType.INT8, 6: DataType.INT32}
 
     class OnnxParser:
-        def __init__(self, network: Network, logger: Logger) -> None:
+        def __init__(self, network: Network, logger: Any) -> None:
             self.network = network
             self.errors: List[ParserError] = []
 
@@ -182,14 +210,12 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
 
         def parse(self, data: bytes) -> bool:
             CALLS.append("OnnxParser.parse")
-            onnx = _onnx
-
             if major < 10 and not self.network.flags & (1 << int(NetworkDefinitionCreationFlag.EXPLICIT_BATCH)):
                 self.errors.append(ParserError(-1, "network must be created with the EXPLICIT_BATCH flag",
                                                ErrorCode.INTERNAL_ERROR))
                 return False
             try:
-                model = onnx.load_from_string(data)
+                model = _onnx.load_from_string(data)
             except Exception as e:  # noqa: BLE001
                 self.errors.append(ParserError(-1, f"failed to parse ONNX protobuf: {e}", ErrorCode.INTERNAL_ERROR))
                 return False
@@ -207,19 +233,20 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
                                                    ErrorCode.UNSUPPORTED_NODE, n.name, n.op_type))
             if self.errors:
                 return False
-            inits = {t.name for t in model.graph.initializer}
-
-            def dims(vi: Any) -> Tuple[int, ...]:  # a symbolic or unknown dim is -1 in TensorRT
-                return tuple(d.dim_value if d.dim_value > 0 else -1 for d in vi.type.tensor_type.shape.dim)
-
-            for vi in model.graph.input:
-                if vi.name not in inits:
-                    self.network.inputs.append(Tensor(vi.name, dims(vi), _onnx_types[vi.type.tensor_type.elem_type]))
-            for vi in model.graph.output:
-                self.network.outputs.append(Tensor(vi.name, dims(vi), _onnx_types[vi.type.tensor_type.elem_type]))
-            self.network.layers = _layers(model)
+            for name, shape, elem, is_input in onnx_io(model):
+                (self.network.inputs if is_input else self.network.outputs).append(
+                    Tensor(name, shape, _onnx_types[elem]))
+            self.network.layers = onnx_layers(model)
             self.network.onnx = data
             return True
+
+    return dict(Network=Network, OnnxParser=OnnxParser)
+
+
+def _builder(s: Any) -> Dict[str, Any]:
+    """Builder, its config and the timing cache."""
+    v, major, version = s.v, s.major, s.version
+    DeviceType, ProfilingVerbosity, Network, dla_cores = s.DeviceType, s.ProfilingVerbosity, s.Network, s.dla_cores
 
     cache_tag = b"standin-timing-cache " + version.encode()
 
@@ -270,7 +297,7 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
     class Builder:
         num_DLA_cores = dla_cores
 
-        def __init__(self, logger: Logger) -> None:
+        def __init__(self, logger: Any) -> None:
             self.logger = logger
 
         def create_network(self, flags: int = 0) -> Network:
@@ -289,11 +316,11 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
                 # (TensorRT developer guide, "Working with Dynamic Shapes": a dynamic input needs a profile;
                 # buildSerializedNetwork returns nullptr -> None in Python, 8.x-10.x)
                 return None
-            outputs = _static_output_shapes(network)  # TensorRT infers the outputs' dims from static inputs
+            outputs = static_output_shapes(network)  # TensorRT infers the outputs' dims from static inputs
             header = {"version": version, "flags": config.flags,
                       "dla": config.DLA_core if config.default_device_type == DeviceType.DLA else None,
                       "detailed": config.profiling_verbosity == ProfilingVerbosity.DETAILED,
-                      "layers": _layer_precisions(network, config.flags, major >= 11),
+                      "layers": layer_precisions(network, config.flags, major >= 11),
                       "io": [[t.name, list(t.shape), t.dtype.value, True] for t in network.inputs]
                       + [[t.name, list(s), t.dtype.value, False] for t, s in zip(network.outputs, outputs)]}
             return MAGIC + json.dumps(header).encode() + b"\n" + network.onnx
@@ -301,6 +328,13 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
     if major < 11:
         Builder.platform_has_fast_fp16 = True
         Builder.platform_has_fast_int8 = True
+    return dict(Builder=Builder)
+
+
+def _context(s: Any) -> Dict[str, Any]:
+    """The execution context (its execution runs the ONNX with ONNX Runtime on the bound buffers)."""
+    v, major, memory = s.v, s.major, s.memory
+
     class IProfiler:
         """Base class of user profilers (subclasses call ``IProfiler.__init__`` and define report_layer_time)."""
 
@@ -369,10 +403,13 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
         Context.execute_async_v2 = execute_async_v2
         Context.execute_v2 = execute_v2
 
-    class TensorIOMode(enum.Enum):
-        NONE = 0
-        INPUT = 1
-        OUTPUT = 2
+    return dict(IProfiler=IProfiler, Context=Context)
+
+
+def _engine(s: Any) -> Dict[str, Any]:
+    """The deserialized engine, its inspector, and the runtime that loads it."""
+    v, major, version = s.v, s.major, s.version
+    Context, DataType, TensorIOMode = s.Context, s.DataType, s.TensorIOMode
 
     class Engine:
         def __init__(self, header: Dict[str, Any], onnx_bytes: bytes) -> None:
@@ -406,7 +443,6 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
         Engine.get_tensor_shape = lambda self, name: tuple(self._by(name)[1])
         Engine.get_tensor_dtype = lambda self, name: DataType(self._by(name)[2])
         Engine._by = lambda self, name: next(x for x in self.io if x[0] == name)
-        trt.TensorIOMode = TensorIOMode
     if major < 10:
         Engine.num_bindings = property(lambda self: len(self.io))
         Engine.binding_is_input = lambda self, i: self.io[i][3]
@@ -415,7 +451,7 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
         Engine.get_binding_dtype = lambda self, i: DataType(self.io[i][2])
 
     class Runtime:
-        def __init__(self, logger: Logger) -> None:
+        def __init__(self, logger: Any) -> None:
             self.logger = logger
 
         def deserialize_cuda_engine(self, data: bytes) -> Optional[Engine]:
@@ -428,47 +464,7 @@ def make_tensorrt(version: str, dla_cores: int = 2, memory: Any = HostMemory) ->
                 return None
             return Engine(header, onnx_bytes)
 
-    for name, obj in dict(Logger=Logger, DataType=DataType, nptype=nptype, BuilderFlag=BuilderFlag,
-                          DeviceType=DeviceType, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime,
-                          ErrorCode=ErrorCode, ProfilingVerbosity=ProfilingVerbosity, IProfiler=IProfiler,
-                          LayerInformationFormat=LayerInformationFormat).items():
-        setattr(trt, name, obj)
-    if MemoryPoolType is not None:
-        trt.MemoryPoolType = MemoryPoolType
-    if NetworkDefinitionCreationFlag is not None:
-        trt.NetworkDefinitionCreationFlag = NetworkDefinitionCreationFlag
-    return trt
-
-
-def _layers(model: Any) -> List[Tuple[str, str, bool]]:
-    """(name, op, reads a dequantized tensor) per ONNX node that becomes a layer (Q/DQ nodes are fused away)."""
-    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    fp16 = any(vi.type.tensor_type.elem_type == 10 for vi in model.graph.value_info) or any(
-        t.data_type == 10 for t in model.graph.initializer)
-    return [(n.name or f"{n.op_type}_{i}", "fp16" if fp16 else n.op_type, any(x in dq_out for x in n.input))
-            for i, n in enumerate(model.graph.node) if n.op_type not in ("QuantizeLinear", "DequantizeLinear")]
-
-
-def _layer_precisions(network: Any, flags: List[str], strongly_typed: bool) -> List[Tuple[str, str]]:
-    """A crude stand-in for the precision TensorRT picks per layer, as inspector "Format/Datatype" text."""
-    out = []
-    for name, op, quantized in network.layers:
-        if quantized and ("INT8" in flags or strongly_typed):
-            out.append((name, "Four wide channel vectorized row major Int8 format"))
-        elif "FP16" in flags or op == "fp16":
-            out.append((name, "Channel major FP16 format where channel % 8 == 0"))
-        else:
-            out.append((name, "Row major linear FP32"))
-    return out
-
-
-def _static_output_shapes(network: Any) -> List[Tuple[int, ...]]:
-    """Output dims of a network with static inputs: declared ones, or run once with zeros where unknown."""
-    if all(d >= 0 for t in network.outputs for d in t.shape):
-        return [t.shape for t in network.outputs]
-    sess = _ort.InferenceSession(network.onnx, providers=["CPUExecutionProvider"])
-    feeds = {t.name: np.zeros(t.shape, np.dtype(t.dtype.value)) for t in network.inputs}
-    return [tuple(o.shape) for o in sess.run(None, feeds)]
+    return dict(Runtime=Runtime)
 
 
 def install(monkeypatch: Any, version: str, cuda: str = "pycuda", gpu: str = "Orin (stand-in)",

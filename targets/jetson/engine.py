@@ -3,7 +3,9 @@
 Runs where TensorRT and a GPU are: parse the ONNX the TensorRT version needs, build and serialise
 the engine with the API that version has (``versions``), record the engine manifest and keep a
 timing cache keyed by TensorRT version + GPU. int8 is refused on GPUs without fast int8 (Jetson
-Nano, TX2). Imports nothing host-only (no torch, TensorFlow or onnx): ``tests/test_import_hygiene.py``.
+Nano, TX2), a dynamic input shape (no optimization profile) with one line. ``finish_command`` is the one
+"finish this bundle" command every hint prints. Imports nothing host-only (no torch, TensorFlow or onnx):
+``tests/test_import_hygiene.py`` finishes a bundle with them blocked.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Python 3.8 compatible (JetPack 5). Imports TensorRT and CUDA bindings only when 
   cuda-python's runtime API (``cuda.bindings.runtime`` / ``cuda.cudart``) where pycuda is missing.
 * Load-time check: the manifest records the TensorRT version and GPU the engine was built with;
   a mismatch gives one line and the rebuild command instead of TensorRT's "version tag" failure.
+* The bool results of ``set_tensor_address`` and ``execute_async_v3/v2`` are checked; tensor dtypes
+  come from ``versions.numpy_dtype``, never ``trt.nptype`` (TensorRT 8.5's fails on numpy 1.24).
+* ``layer_profile()``: per-layer times and precisions (``layers.py``; not verified on hardware).
 """
 
 from __future__ import annotations
