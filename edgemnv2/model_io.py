@@ -1,7 +1,7 @@
 """A typed view of a model's I/O: how to feed it and what each output means (device side, numpy only).
 
 ``ModelIO`` is built from a bundle's manifest (``from_manifest``) or read from a bare model file
-(``from_file``: the TFLite graph and Model Metadata, the ONNX graph) plus what the user says
+(``model_io_rules.io_from_file``: the TFLite graph and Model Metadata, the ONNX graph) plus what the user says
 (``IOOverrides``: --mean/--std, --resolution, --outputs, box format). ``Predictor`` consumes it.
 
 Output semantics come from the graph, not from the values. Each output records the rule that
@@ -13,10 +13,8 @@ zero point -128), the tensor shape, and only then a value heuristic at run time.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import EdgeError
@@ -162,23 +160,6 @@ class ModelIO:
             boxes = BoxDecoding(BoxFormat.yxyx, True, True, int(post.get("label_offset", 1)))
         return cls(task, InputContract(layout, norm, "manifest" if norm else "default", size),
                    tuple(o for o in outs if o is not None), boxes, None, "manifest")
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, task: Task | str,
-                  overrides: Optional[IOOverrides] = None) -> ModelIO:
-        """What a bare model file says about itself (TFLite graph + metadata, ONNX graph), then ``overrides``."""
-        from .model_io_rules import onnx_io, tflite_io
-
-        task = Task(task)
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix == ".tflite":
-            io = tflite_io(p, task)
-        elif suffix == ".onnx":
-            io = onnx_io(p, task)
-        else:
-            io = cls(task, source="runner")
-        return io.apply(overrides or IOOverrides())
 
     def apply(self, o: IOOverrides) -> ModelIO:
         """The user's word over the file's."""

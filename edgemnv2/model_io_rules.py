@@ -7,6 +7,7 @@ from the runner's tensor specs (shape rules) for anything the file did not settl
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
@@ -14,7 +15,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import EdgeError
-from .model_io import SSD_OUTPUTS, InputContract, Layout, ModelIO, OutputInfo, OutputKind, Rule
+from .model_io import SSD_OUTPUTS, InputContract, IOOverrides, Layout, ModelIO, OutputInfo, OutputKind, Rule
 from .tasks.base import Task
 from .tasks.preprocess import Normalization
 
@@ -183,3 +184,17 @@ def _detect_outputs(known: dict, specs: Sequence[Any], file_name: str) -> List[O
             raise EdgeError(f"{file_name}: no output left for the class scores", "check --outputs")
         out[OutputKind.scores] = OutputInfo(rest[0].name, OutputKind.unknown, Rule.value)
     return list(out.values())
+
+
+def io_from_file(path: str | os.PathLike, task: Task | str, overrides: Optional[IOOverrides] = None) -> ModelIO:
+    """What a bare model file says about itself (TFLite graph + metadata, ONNX graph), then ``overrides``."""
+    task = Task(task)
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".tflite":
+        io = tflite_io(p, task)
+    elif suffix == ".onnx":
+        io = onnx_io(p, task)
+    else:
+        io = ModelIO(task, source="runner")
+    return io.apply(overrides or IOOverrides())

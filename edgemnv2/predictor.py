@@ -134,9 +134,10 @@ class Predictor:
                    threads: Optional[int] = None, normalization: Optional[Normalization] = None,
                    overrides: Optional[IOOverrides] = None, **kw: Any) -> Predictor:
         """A bare model file (.onnx, .tflite, .engine): what the file says about itself, then ``overrides``."""
+        from .model_io_rules import io_from_file
         from .targets.registry import open_runner
 
-        io = ModelIO.from_file(path, task, overrides)
+        io = io_from_file(path, task, overrides)
         runner = open_runner(path, threads=threads, **(kw.pop("runner_kw", {}) or {}))
         names = read_labels(labels) if labels else None
         pred = cls(runner, task, names, normalization, None, io=io, **kw)

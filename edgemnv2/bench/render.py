@@ -1,4 +1,5 @@
-"""The human views of a benchmark report: report.md and a self-contained report.html.
+"""The human views of a benchmark report, report.md and a self-contained report.html, and
+``write_report``, which writes them beside report.json.
 
 Both are built from the same list of sections (title, text, table); the HTML adds the plots of
 :mod:`edgemnv2.bench.plots` as base64 PNG. Device side apart from matplotlib (lazy, optional).
@@ -8,9 +9,12 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List
 
+from ..fileio import atomic_write_text, ensure_writable_dir
 from .report import PLOTS_HINT, env_by_id, result_label
 
 __all__ = ["render_markdown", "render_html"]
@@ -273,3 +277,30 @@ def render_html(report: Dict[str, Any]) -> str:
     parts.append("<p class='muted'>Raw samples and every field are in report.json (schema: docs/report.md).</p>"
                  "</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def write_report(report: Dict[str, Any], out_dir: str | os.PathLike) -> Dict[str, Path]:
+    """Write report.json, report.md and report.html into ``out_dir`` (each file atomically)."""
+    out = Path(out_dir)
+    ensure_writable_dir(out, "report directory")
+    # compact: long sustained runs keep hundreds of thousands of samples (report.md is the human view)
+    text_json = json.dumps(report, separators=(",", ":"), allow_nan=False, default=_json_default) + "\n"
+    text_md = render_markdown(report)
+    text_html = render_html(report)
+    paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
+    atomic_write_text(paths["json"], text_json)
+    atomic_write_text(paths["md"], text_md)
+    atomic_write_text(paths["html"], text_html)
+    return paths

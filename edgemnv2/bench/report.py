@@ -1,8 +1,8 @@
-"""The benchmark report's data: report.json (versioned schema), reading, validating and writing it.
+"""The benchmark report's data: report.json (versioned schema), building, reading and validating it.
 
 report.json follows ``edgemnv2/schemas/report.schema.json`` (documented in docs/report.md) and keeps
-the raw latency samples, so every statistic can be recomputed. ``write_report`` also writes the human
-views, report.md and report.html (:mod:`edgemnv2.bench.render`, plots in :mod:`edgemnv2.bench.plots`).
+the raw latency samples, so every statistic can be recomputed. :mod:`edgemnv2.bench.render` writes it
+with the human views, report.md and report.html (plots in :mod:`edgemnv2.bench.plots`).
 Device side.
 """
 
@@ -15,10 +15,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..errors import EdgeError
-from ..fileio import atomic_write_text, ensure_writable_dir
 from ..sysinfo import now_iso
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "READABLE_VERSIONS", "new_report", "write_report", "check_report_dir",
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "READABLE_VERSIONS", "new_report", "check_report_dir",
            "load_report", "schema_path", "validate_report", "result_key", "result_label", "env_by_id",
            "model_summary", "describe_model", "PLOTS_HINT"]
 
@@ -164,32 +163,3 @@ def check_report_dir(out_dir: str | os.PathLike, what: str = "report directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise EdgeError(f"{what} {path} is not writable ({probe} is read-only for this user)",
                         "choose a writable path or fix its permissions")
-
-
-def write_report(report: Dict[str, Any], out_dir: str | os.PathLike) -> Dict[str, Path]:
-    """Write report.json, report.md and report.html into ``out_dir`` (each file atomically)."""
-    from .render import render_html, render_markdown
-
-    out = Path(out_dir)
-    ensure_writable_dir(out, "report directory")
-    # compact: long sustained runs keep hundreds of thousands of samples (report.md is the human view)
-    text_json = json.dumps(report, separators=(",", ":"), allow_nan=False, default=_json_default) + "\n"
-    text_md = render_markdown(report)
-    text_html = render_html(report)
-    paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
-    atomic_write_text(paths["json"], text_json)
-    atomic_write_text(paths["md"], text_md)
-    atomic_write_text(paths["html"], text_html)
-    return paths
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")

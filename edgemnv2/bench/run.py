@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..errors import EdgeError
 from .measure import BenchConfig, ModelRef, bench_model, describe_ref, synthetic_image
-from .report import check_report_dir, new_report, write_report
+from .render import write_report
+from .report import check_report_dir, new_report
 from .steps import Step, combine_steps
 
 __all__ = ["BenchRequest", "model_refs", "run_bench"]

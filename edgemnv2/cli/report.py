@@ -30,7 +30,8 @@ def merge(
     from rich.markup import escape
 
     from ..bench.merge import merge_reports, result_lines
-    from ..bench.report import check_report_dir, write_report
+    from ..bench.render import write_report
+    from ..bench.report import check_report_dir
     from ..errors import EdgeError
     from ..ui import say, warn
 

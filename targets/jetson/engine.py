@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shlex
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -20,6 +19,7 @@ from ...bundle import load_bundle, write_manifest
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, ensure_writable_dir, sha256_file
 from ...sysinfo import now_iso
+from .files import ENGINE_FILE, ONNX_FILES, finish_command, pending_engine_error
 from .versions import (
     SUPPORTED_MIN,
     engine_precision_plan,
@@ -40,8 +40,6 @@ __all__ = ["finish_jetson_bundle", "ONNX_FILES", "ENGINE_FILE", "HOST_CHECK_TRT"
 
 Progress = Optional[Callable[[str], None]]
 
-ONNX_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "qdq": "model.qdq.onnx"}
-ENGINE_FILE = "model.engine"
 #: The int8 Q/DQ ONNX is checked on the host against JetPack 5's TensorRT, the strictest we build int8 for.
 HOST_CHECK_TRT = "8.5"
 _KNOWN_TRT = ("8.2", "8.5", "10.0", "11.0")
@@ -61,17 +59,6 @@ def min_trt_for_opset(opset: int) -> str:
 
 def timing_cache_dir() -> Path:
     return Path(os.environ.get("EDGEMNV2_CACHE_DIR") or Path.home() / ".cache" / "edgemnv2") / "tensorrt"
-
-
-def finish_command(bundle_dir: Any) -> str:
-    """The one command that builds (or rebuilds) a Jetson bundle's engine, quoted to run as printed."""
-    return "edgemnv2 build --target jetson --bundle " + (shlex.quote(str(bundle_dir)) if bundle_dir else "BUNDLE_DIR")
-
-
-def pending_engine_error(bundle_root: Any, model_file: str = ENGINE_FILE) -> EdgeError:
-    """The error for running a bundle built on a host without TensorRT (predict, camera, bench)."""
-    return EdgeError(f"bundle {bundle_root} has no {model_file} yet (built on a host without TensorRT)",
-                     f"finish it on the Jetson: {finish_command(bundle_root)}")
 
 
 def tensorrt_here() -> bool:

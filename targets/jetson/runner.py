@@ -27,7 +27,7 @@ import numpy as np
 
 from ...errors import EdgeError
 from ..base import Runner, TensorSpec
-from .engine import finish_command
+from .files import finish_command
 from .layers import layer_report
 from .versions import check_engine_compat, jetson_release, numpy_dtype, use_name_api
 
