@@ -165,6 +165,11 @@ class Source:
             return frame
 
     @property
+    def pending(self) -> int:
+        """Frames captured and waiting to be read (0 or 1: the slot or the one-frame queue)."""
+        return int(self._slot is not None) if self.live else self._queue.qsize()
+
+    @property
     def finished(self) -> bool:
         """True once ``read`` has returned the end of the stream (or the source was stopped)."""
         return self._done or self._stop.is_set()
