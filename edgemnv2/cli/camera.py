@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 import typer
 
+from ..errors import EdgeError
 from ..tasks.base import Task
 from .options import (
     BundleOpt,
@@ -93,12 +94,12 @@ def camera(
         sinks.append(SnapshotSink(snapshot_dir, snapshot_every))
     if mjpeg is not None:
         sinks.append(MjpegSink(mjpeg, mjpeg_host))
-    sinks = _with_window(sinks, explicit=bool(specs), no_window=no_window, profile=profile)
+    outputs = _with_window(sinks, explicit=bool(specs), no_window=no_window, profile=profile)
     if profile is not None:
         from ..fileio import ensure_writable_dir
 
         ensure_writable_dir(profile.parent if str(profile.parent) else Path("."), "profile directory")
-    _run(predictor, source, sinks, max_frames=max_frames, hud=not no_hud, realtime=realtime,
+    _run(predictor, source, outputs, max_frames=max_frames, hud=not no_hud, realtime=realtime,
          reconnect_timeout=reconnect_timeout, size=(width, height, fps), video_fps=video_fps,
          profile=profile, profile_every=profile_every,
          profile_extra={"command": "camera", "threads": threads, "bundle": str(bundle) if bundle else None})
@@ -107,8 +108,6 @@ def camera(
 def _predictor(bundle: Optional[Path], model: Optional[Path], task: Optional[Task], labels: Optional[Path],
                **kwargs: Any) -> Any:
     """``open_predictor``, except that ``--task`` may accompany a bundle when it matches the bundle's task."""
-    from ..errors import EdgeError
-
     if bundle is not None and model is None and task is not None:
         from ..bundle import load_bundle
 
@@ -120,37 +119,38 @@ def _predictor(bundle: Optional[Path], model: Optional[Path], task: Optional[Tas
     return open_predictor(bundle, model, task, labels, **kwargs)
 
 
-def _with_window(sinks: List[Sink], explicit: bool, no_window: bool, profile: Optional[Path]) -> List[Sink]:
-    """Add the default window; refuse a run that would neither show nor write anything."""
+def _with_window(sinks: List[Sink], explicit: bool, no_window: bool,
+                 profile: Optional[Path]) -> Union[List[Sink], EdgeError]:
+    """The sinks with the default window added, or the error for a run that would neither show nor write."""
     from ..apps.sinks import WindowSink, display_available
-    from ..errors import EdgeError
 
     if no_window and any(isinstance(s, WindowSink) for s in sinks):
         raise EdgeError("--no-window contradicts --sink window")
     no_display = not display_available()
     if not no_window and not explicit and not no_display:
         sinks.append(WindowSink())
-    if not sinks and profile is None:
-        why = "--no-window was given" if no_window else "no display for a window (DISPLAY unset or OpenCV without GUI)"
-        raise EdgeError(f"nothing would be shown or written: {why} and no output was asked for",
-                        "add --video-out FILE, --json-out FILE, --mjpeg PORT, --profile FILE or --sink json:-; "
-                        "--sink none runs and only prints the timing summary")
+    if not sinks and profile is None and not no_window:
+        return EdgeError("nothing would be shown or written: no display for a window (DISPLAY unset or OpenCV "
+                         "without GUI) and no output was asked for",
+                         "add --video-out FILE, --json-out FILE, --mjpeg PORT, --profile FILE or --sink json:-; "
+                         "--no-window or --sink none runs and only prints the timing summary")
     return [s for s in sinks if s.name != "none"]
 
 
-def _run(predictor: Any, source: str, sinks: List[Sink], *, max_frames: Optional[int], hud: bool, realtime: bool,
-         reconnect_timeout: float, size: tuple, video_fps: Optional[float], profile: Optional[Path],
+def _run(predictor: Any, source: str, sinks: Union[List[Sink], EdgeError], *, max_frames: Optional[int], hud: bool,
+         realtime: bool, reconnect_timeout: float, size: tuple, video_fps: Optional[float], profile: Optional[Path],
          profile_every: float, profile_extra: dict) -> None:
     """Open the source, run the pipeline, print the summary, write the profile; raise the run's error."""
     from ..apps.pipeline import run_pipeline
     from ..apps.sinks import MjpegSink
     from ..apps.sources import display_name, open_source
     from ..apps.summary import ProfileWriter, print_summary
-    from ..errors import EdgeError
     from ..ui import say
 
     writer = ProfileWriter(profile, profile_extra) if profile is not None else None
-    with predictor:
+    with predictor:  # activation checks the model against the task first
+        if isinstance(sinks, EdgeError):
+            raise sinks
         width, height, fps = size
         src = open_source(source, realtime=realtime, reconnect_timeout=reconnect_timeout, width=width,
                           height=height, fps=fps)
@@ -158,6 +158,8 @@ def _run(predictor: Any, source: str, sinks: List[Sink], *, max_frames: Optional
         shape = f"{src.size[1]}x{src.size[0]}" if src.size else "?"
         say(f"{predictor.task.value} with {predictor.runner.path.name} ({predictor.runner.runtime}) on "
             f"{display_name(source)} ({src.kind}, {shape}{', live' if src.live else ''}); Ctrl-C stops")
+        if not sinks and profile is None:
+            say("no outputs asked for (--no-window / --sink none): only the timing summary is printed at exit")
         stats = run_pipeline(predictor, src, sinks, max_frames, hud=hud, handle_signals=True,
                              on_start=lambda: [say(f"MJPEG preview at {s.url}") for s in sinks
                                                if isinstance(s, MjpegSink)],
