@@ -6,7 +6,8 @@ the ``--profile`` JSON rewritten every 10 s (and, with ``--video``, an annotated
 60 s segments). Every ``--every`` seconds it samples this process's RSS and the pipeline's hand-off
 depths (source slot, preprocess -> inference, inference -> render), then prints the least-squares
 slope of RSS against time after the first ``--settle`` seconds (caches, allocator pools and the
-statistics reservoirs fill during the first minute).
+statistics reservoirs fill during the first minute). Like ``edgemnv2 camera`` it first calls
+``edgemnv2.apps.memory.map_large_buffers`` (``--no-mmap`` leaves glibc's default, to compare).
 
 Goal (issue 11): < 0.15 MB/min after the first minute over a 4-minute run at 30 FPS.
 
@@ -56,12 +57,14 @@ def build_bundle(out: Path) -> Path:
 def soak(args: argparse.Namespace, work: Path) -> Dict[str, Any]:
     import time
 
+    from edgemnv2.apps.memory import map_large_buffers
     from edgemnv2.apps.pipeline import PipelineStats, run_pipeline
     from edgemnv2.apps.sinks import JsonLinesSink, NullSink, VideoSink
     from edgemnv2.apps.summary import ProfileWriter
     from edgemnv2.predictor import Predictor
 
     bundle = Path(args.bundle) if args.bundle else build_bundle(work / "detect-cpu")
+    mapped = map_large_buffers() if not args.no_mmap else False  # as ``edgemnv2 camera`` does
     sinks: List[Any] = [JsonLinesSink(work / "soak.jsonl"), NullSink(render=True)]
     if args.video:
         sinks.append(VideoSink(work / "soak.avi", args.fps, segment_s=60, timed=True))
@@ -88,7 +91,8 @@ def soak(args: argparse.Namespace, work: Path) -> Dict[str, Any]:
     profile.final(stats)
     slope = slope_per_min(samples, args.settle)
     depth = {k: max((int(s[k]) for s in samples), default=0) for k in ("source", "to_infer", "to_render")}
-    return {"duration_s": args.duration, "fps_asked": args.fps, "fps": round(stats.fps, 2),
+    return {"duration_s": args.duration, "large_buffers_mapped": mapped, "fps_asked": args.fps,
+            "fps": round(stats.fps, 2),
             "frames": stats.frames_processed, "dropped": stats.frames_dropped,
             "rss_start_mb": samples[0]["rss_mb"] if samples else None,
             "rss_end_mb": samples[-1]["rss_mb"] if samples else None,
@@ -107,6 +111,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--video", action="store_true", help="also write a video in 60 s segments")
     ap.add_argument("--json", help="write the result (with every sample) here")
+    ap.add_argument("--no-mmap", action="store_true", help="leave glibc's dynamic mmap threshold on (to compare)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgemnv2-soak-") as tmp:
         r = soak(args, Path(tmp))

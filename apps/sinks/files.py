@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, Optional
 
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, ensure_writable_dir
@@ -51,7 +51,9 @@ class VideoSink(Sink):
         self.segment_s, self.timed = float(segment_s), timed
         self.frames = 0  # video frames written (with ``timed``, repeated frames included)
         self.size: Optional[tuple] = None
-        self.finished: List[Path] = []  # files renamed into place (bounded: one per segment)
+        self.finished = 0  # files renamed into place
+        self.first: Optional[Path] = None
+        self.last: Optional[Path] = None
         self._tmp: Optional[Path] = None
         self._target: Optional[Path] = None
         self._writer: Any = None
@@ -127,7 +129,9 @@ class VideoSink(Sink):
             return
         if self._seg_frames and self._target is not None:
             os.replace(tmp, self._target)
-            self.finished.append(self._target)
+            self.finished += 1
+            self.first = self.first or self._target
+            self.last = self._target
         else:  # nothing to play: leave no file behind (the run summary says no frames were processed)
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -140,7 +144,8 @@ class VideoSink(Sink):
         d = {"sink": self.name, "path": str(self.path), "fourcc": self.fourcc, "fps": self.fps,
              "frames": self.frames, "timed": self.timed}
         if self.segment_s:
-            d.update(segment_s=self.segment_s, segments=[str(p) for p in self.finished])
+            d.update(segment_s=self.segment_s, segments=self.finished, first=str(self.first or ""),
+                     last=str(self.last or ""))
         return d
 
 

@@ -141,12 +141,14 @@ def _run(predictor: Any, source: str, sinks: Union[List[Sink], EdgeError], *, ma
          realtime: bool, reconnect_timeout: float, size: tuple, video_fps: Optional[float], profile: Optional[Path],
          profile_every: float, profile_extra: dict) -> None:
     """Open the source, run the pipeline, print the summary, write the profile; raise the run's error."""
+    from ..apps.memory import map_large_buffers
     from ..apps.pipeline import run_pipeline
     from ..apps.sinks import MjpegSink
     from ..apps.sources import display_name, open_source
     from ..apps.summary import ProfileWriter, print_summary
     from ..ui import say
 
+    map_large_buffers()  # frames straight to mmap: resident memory stays flat over days
     writer = ProfileWriter(profile, profile_extra) if profile is not None else None
     with predictor:  # activation checks the model against the task first
         if isinstance(sinks, EdgeError):
@@ -170,9 +172,10 @@ def _run(predictor: Any, source: str, sinks: Union[List[Sink], EdgeError], *, ma
 
         warn(f"{stats.frames_skipped} unreadable frame(s) or file(s) were skipped")
     for d in stats.sinks:
-        for p in d.get("segments") or ([d["path"]] if "path" in d and d["path"] != "-" else []):
-            if Path(p).exists():
-                say(f"wrote {p}")
+        if d.get("segments"):
+            say(f"wrote {d['segments']} video segment(s): {d['first']} ... {d['last']}")
+        elif "segment_s" not in d and d.get("path", "-") != "-" and Path(d["path"]).exists():
+            say(f"wrote {d['path']}")
     if writer is not None:
         writer.final(stats)
         say(f"wrote {profile}")
