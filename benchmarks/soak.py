@@ -37,15 +37,18 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def slope_per_min(samples: List[Dict[str, float]], settle_s: float) -> float:
-    """Least-squares slope of RSS (MB) over time (minutes) for samples after ``settle_s``."""
+def slopes_per_min(samples: List[Dict[str, float]], settle_s: float) -> Dict[str, float]:
+    """Slopes of RSS (MB) over time (minutes) after ``settle_s``: least squares, and Theil-Sen (the median
+    of pairwise slopes), which frames in flight at a sampling instant (+1-4 MB spikes) do not swing."""
     import numpy as np
 
     pts = [(s["t_s"] / 60.0, s["rss_mb"]) for s in samples if s["t_s"] >= settle_s]
     if len(pts) < 3:
-        return float("nan")
+        return {"least_squares": float("nan"), "theil_sen": float("nan")}
     t, m = np.asarray(pts).T
-    return float(np.polyfit(t, m, 1)[0])
+    i, j = np.triu_indices(len(t), 1)
+    return {"least_squares": round(float(np.polyfit(t, m, 1)[0]), 4),
+            "theil_sen": round(float(np.median((m[j] - m[i]) / (t[j] - t[i]))), 4)}
 
 
 def build_bundle(out: Path) -> Path:
@@ -89,14 +92,14 @@ def soak(args: argparse.Namespace, work: Path) -> Dict[str, Any]:
                              on_progress=on_progress, progress_every_s=args.every)
     timer.cancel()
     profile.final(stats)
-    slope = slope_per_min(samples, args.settle)
+    slopes = slopes_per_min(samples, args.settle)
     depth = {k: max((int(s[k]) for s in samples), default=0) for k in ("source", "to_infer", "to_render")}
     return {"duration_s": args.duration, "large_buffers_mapped": mapped, "fps_asked": args.fps,
             "fps": round(stats.fps, 2),
             "frames": stats.frames_processed, "dropped": stats.frames_dropped,
             "rss_start_mb": samples[0]["rss_mb"] if samples else None,
             "rss_end_mb": samples[-1]["rss_mb"] if samples else None,
-            "slope_mb_per_min_after_settle": round(slope, 4), "settle_s": args.settle,
+            "slope_mb_per_min_after_settle": slopes, "settle_s": args.settle,
             "max_queue_depth": depth, "profile_bytes": (work / "profile.json").stat().st_size,
             "json_lines": sum(1 for _ in open(work / "soak.jsonl", encoding="utf-8")), "samples": samples}
 
@@ -117,11 +120,12 @@ def main() -> int:
         r = soak(args, Path(tmp))
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
-    slope = r["slope_mb_per_min_after_settle"]
+    slope = r["slope_mb_per_min_after_settle"]["least_squares"]
+    robust = r["slope_mb_per_min_after_settle"]["theil_sen"]
     print(f"{r['frames']} frames in {args.duration:g} s ({r['fps']} FPS, {r['dropped']} dropped); RSS "
           f"{r['rss_start_mb']} -> {r['rss_end_mb']} MB; slope after {args.settle:g} s: {slope:+.4f} MB/min "
-          f"(goal < {GOAL_MB_PER_MIN}); max queue depth {r['max_queue_depth']}; profile {r['profile_bytes']} "
-          f"bytes; {r['json_lines']} JSON lines")
+          f"least squares, {robust:+.4f} Theil-Sen (goal < {GOAL_MB_PER_MIN}); max queue depth "
+          f"{r['max_queue_depth']}; profile {r['profile_bytes']} bytes; {r['json_lines']} JSON lines")
     return 0 if slope == slope and slope < GOAL_MB_PER_MIN else 1
 
 
