@@ -127,9 +127,13 @@ def test_cli_stream_dropping_mid_run(cpu_bundles, cli, tmp_path):
     line = _one_line_error(proc)
     assert "was lost after" in line and "did not come back within 1 s" in line
     recs = _records(tmp_path / "r.jsonl")
-    assert 0 < len(recs) <= server.sent and len(read_video(tmp_path / "o.avi")) == len(recs)
+    assert 0 < len(recs) <= server.sent
     prof = json.loads((tmp_path / "p.json").read_text())
     assert prof["end_reason"] == "stream lost" and prof["frames"]["processed"] == len(recs)
+    # a live source's video places frames by capture time: as long as the frames it shows span
+    video = [s for s in prof["sinks"] if s["sink"] == "video"][0]
+    span = (recs[-1]["time_s"] - recs[0]["time_s"]) * video["fps"]
+    assert video["timed"] and abs(len(read_video(tmp_path / "o.avi")) - (span + 1)) <= 1.01
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -151,7 +155,9 @@ def test_cli_signal_stops_cleanly_with_playable_video(sig, cpu_bundles, tmp_path
     assert "Traceback" not in err and f"stopped by {sig.name}" in err
     frames = read_video(out)
     prof = json.loads((tmp_path / "p.json").read_text())
-    assert len(frames) > 0 and len(frames) == prof["frames"]["processed"] and frames[0].shape == (120, 160, 3)
+    assert len(frames) > 0 and frames[0].shape == (120, 160, 3)
+    # live: frames are placed by capture time, so the video lasts as long as the run did
+    assert abs(len(frames) / prof["sinks"][0]["fps"] - prof["wall_s"]) < 0.5
     assert not list(tmp_path.glob("*partial*"))
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edgemnv2.apps.pipeline import STAGES, run_pipeline
-from edgemnv2.apps.profile import summary_lines, write_profile
 from edgemnv2.apps.sinks import FRAME_RECORD_SCHEMA, JsonLinesSink, MjpegSink, SnapshotSink, VideoSink, sink_from_spec
+from edgemnv2.apps.summary import summary_lines, write_profile
 from edgemnv2.errors import EdgeError
 from edgemnv2.predictor import DetectOptions, Predictor
 from edgemnv2.profiling import latency_stats

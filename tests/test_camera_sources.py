@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgemnv2.apps.sources import Source, _Lost, csi_pipeline, open_source
+from edgemnv2.apps.sources import Lost, Source, csi_pipeline, open_source
 from edgemnv2.errors import EdgeError
 from tests.support.camera_streams import MjpegServer, numbered_frames, write_video
 
@@ -219,7 +219,7 @@ def test_reopen_that_gives_no_frame_backs_off_and_gives_up(monkeypatch):
     def grab(src):
         if src.captured == 0 and src.opens == 1:
             return np.zeros((8, 8, 3), np.uint8)
-        raise _Lost("no frame from the backend")
+        raise Lost("no frame from the backend")
 
     src = _FakeLive(grab, reconnect_timeout=1.0).start()
     t0 = time.monotonic()

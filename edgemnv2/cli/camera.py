@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 import typer
 
+from ..errors import EdgeError
 from ..tasks.base import Task
+from .options import (
+    BundleOpt,
+    IouThresholdOpt,
+    LabelsOpt,
+    ModelOpt,
+    ScoreThresholdOpt,
+    ThreadsOpt,
+    TopKOpt,
+    open_predictor,
+)
+
+if TYPE_CHECKING:
+    from ..apps.sinks import Sink
+    from ..apps.sources import Source
+
+_SINK_HELP = ("Output, repeatable: window, none, video:FILE, json:FILE (json:- = stdout), snapshots:DIR[:EVERY], "
+              "mjpeg:[HOST:]PORT.")
 
 
 def camera(
@@ -16,22 +34,24 @@ def camera(
                                "pipeline, or synthetic:// (built-in moving scene)."),
     task: Optional[Task] = typer.Option(None, "--task", help="classify, detect or segment; must match the bundle "
                                         "(required with --model)."),
-    bundle: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Bundle directory from edgemnv2 build."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A bare model file (.onnx, .tflite, .engine)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a bare --model."),
-    sink: Optional[List[str]] = typer.Option(None, "--sink", help="Output, repeatable: window, none, video:FILE, "
-                                             "json:FILE (json:- = stdout), snapshots:DIR[:EVERY], "
-                                             "mjpeg:[HOST:]PORT."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: the runtime's)."),
+    bundle: BundleOpt = None,
+    model: ModelOpt = None,
+    labels: LabelsOpt = None,
+    sink: Optional[List[str]] = typer.Option(None, "--sink", help=_SINK_HELP),
+    threads: ThreadsOpt = None,
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
-    json_out: Optional[Path] = typer.Option(None, "--json-out", help="JSON lines, one result per frame "
-                                            "(detections as COCO [x, y, w, h] pixels)."),
+    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Append JSON lines here, one result per frame, "
+                                            "flushed as they come (detections as COCO [x, y, w, h] pixels)."),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Write per-stage latency JSON (p50/p90/p99, "
-                                           "frame age, frames dropped) here."),
+                                           "frame age, frames dropped) here, updated during the run."),
+    profile_every: float = typer.Option(10.0, "--profile-every", min=0.5, help="Seconds between --profile updates."),
     video_out: Optional[Path] = typer.Option(None, "--video-out", help="Write the annotated video here (.avi MJPG, "
                                              ".mp4/.mov mp4v, .mkv MJPG)."),
-    video_fps: Optional[float] = typer.Option(None, "--video-fps", help="Frame rate written into --video-out "
-                                              "(default: the source's, else 30)."),
+    video_fps: Optional[float] = typer.Option(None, "--video-fps", min=0.1, help="Frame rate of --video-out "
+                                              "(default: the source's nominal rate, else 30; live frames are "
+                                              "placed by capture time, so the video plays at real speed)."),
+    video_segment: float = typer.Option(0.0, "--video-segment", min=0, help="Roll --video-out into files of this "
+                                        "many seconds (NAME_0000.avi, ...); a power cut loses at most one."),
     snapshot_dir: Optional[Path] = typer.Option(None, "--snapshot-dir", help="Save annotated JPEG snapshots here."),
     snapshot_every: int = typer.Option(30, "--snapshot-every", min=1, help="Snapshot every N processed frames."),
     mjpeg: Optional[int] = typer.Option(None, "--mjpeg", min=0, max=65535, help="Serve an MJPEG preview on this "
@@ -45,14 +65,12 @@ def camera(
                                   "model cannot keep up with, as with a camera (default: every frame, in order)."),
     reconnect_timeout: float = typer.Option(10.0, "--reconnect-timeout", min=0, help="Seconds to keep reconnecting "
                                             "a lost live stream (0 = give up at once)."),
-    width: Optional[int] = typer.Option(None, "--width", help="Capture width requested from a camera."),
-    height: Optional[int] = typer.Option(None, "--height", help="Capture height requested from a camera."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Capture rate requested from a camera."),
-    top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
-    score_threshold: Optional[float] = typer.Option(None, "--score-threshold", help="detect: minimum score "
-                                                   "(default: the bundle's recorded threshold, else 0.3)."),
-    iou_threshold: Optional[float] = typer.Option(None, "--iou-threshold", help="detect: NMS IoU threshold "
-                                                 "(default: the bundle's, else 0.45)."),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="Capture width requested from a camera."),
+    height: Optional[int] = typer.Option(None, "--height", min=1, help="Capture height requested from a camera."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=0.1, help="Capture rate requested from a camera."),
+    top_k: TopKOpt = 5,
+    score_threshold: ScoreThresholdOpt = None,
+    iou_threshold: IouThresholdOpt = None,
 ) -> None:
     """Run a model on a camera or stream: capture, inference and rendering overlap, every stage is timed.
 
@@ -61,91 +79,119 @@ def camera(
     reached or it is stopped; 1 on errors, including a live stream lost for longer than
     --reconnect-timeout (outputs and --profile are still written).
     """
-    from ..apps.pipeline import run_pipeline
-    from ..apps.profile import print_summary, write_profile
-    from ..apps.sinks import (
-        JsonLinesSink,
-        MjpegSink,
-        SnapshotSink,
-        VideoSink,
-        WindowSink,
-        display_available,
-        sink_from_spec,
-    )
-    from ..apps.sources import display_name, open_source
-    from ..errors import EdgeError
-    from ..predictor import Predictor
-    from ..ui import say
+    from ..apps.sinks import JsonLinesSink, MjpegSink, SnapshotSink, VideoSink, sink_from_spec
 
-    if (bundle is None) == (model is None):
-        raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
-    dopts = {"score_threshold": score_threshold, "iou_threshold": iou_threshold}
-    if bundle is not None:
-        from ..bundle import load_bundle
-
-        if labels is not None:
-            raise EdgeError("--labels is for a bare --model; a bundle records its own")
-        b = load_bundle(bundle)
-        if task is not None and task is not b.task:
-            raise EdgeError(f"bundle {bundle} holds a {b.task.value} model but --task {task.value} was given",
-                            f"use --task {b.task.value} or a {task.value} bundle")
-        predictor = Predictor.from_bundle(b, threads=threads, top_k=top_k, **dopts)
-    else:
-        if task is None:
-            raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, **dopts)
-
-    # sinks: validated before anything is opened (bad specs and containers fail here)
+    predictor = _predictor(bundle, model, task, labels, threads=threads, top_k=top_k,
+                           score_threshold=score_threshold, iou_threshold=iou_threshold)
+    # sinks: validated before anything is opened (bad specs, containers and paths fail here)
     specs = list(sink or [])
-    sinks = [sink_from_spec(s, snapshot_every=snapshot_every) for s in specs]
+    sinks = [sink_from_spec(s, snapshot_every=snapshot_every, video_segment_s=video_segment) for s in specs]
     if video_out is not None:
-        sinks.append(VideoSink(video_out))
+        sinks.append(VideoSink(video_out, segment_s=video_segment))
     if json_out is not None:
         sinks.append(JsonLinesSink(json_out))
     if snapshot_dir is not None:
         sinks.append(SnapshotSink(snapshot_dir, snapshot_every))
     if mjpeg is not None:
         sinks.append(MjpegSink(mjpeg, mjpeg_host))
-    explicit_window = any(isinstance(s, WindowSink) for s in sinks)
-    if no_window:
-        if explicit_window:
-            raise EdgeError("--no-window contradicts --sink window")
-    elif not specs and display_available():
-        sinks.append(WindowSink())
-    sinks = [s for s in sinks if s.name != "none"]
+    outputs = _with_window(sinks, explicit=bool(specs), no_window=no_window, profile=profile)
     if profile is not None:
         from ..fileio import ensure_writable_dir
 
         ensure_writable_dir(profile.parent if str(profile.parent) else Path("."), "profile directory")
+    _run(predictor, source, outputs, max_frames=max_frames, hud=not no_hud, realtime=realtime,
+         reconnect_timeout=reconnect_timeout, size=(width, height, fps), video_fps=video_fps,
+         profile=profile, profile_every=profile_every,
+         profile_extra={"command": "camera", "threads": threads, "bundle": str(bundle) if bundle else None})
 
-    with predictor:
+
+def _predictor(bundle: Optional[Path], model: Optional[Path], task: Optional[Task], labels: Optional[Path],
+               **kwargs: Any) -> Any:
+    """``open_predictor``, except that ``--task`` may accompany a bundle when it matches the bundle's task."""
+    if bundle is not None and model is None and task is not None:
+        from ..bundle import load_bundle
+
+        b = load_bundle(bundle)
+        if task is not b.task:
+            raise EdgeError(f"bundle {bundle} holds a {b.task.value} model but --task {task.value} was given",
+                            f"use --task {b.task.value} or a {task.value} bundle")
+        task = None
+    return open_predictor(bundle, model, task, labels, **kwargs)
+
+
+def _with_window(sinks: List[Sink], explicit: bool, no_window: bool,
+                 profile: Optional[Path]) -> Union[List[Sink], EdgeError]:
+    """The sinks with the default window added, or the error for a run that would neither show nor write."""
+    from ..apps.sinks import WindowSink, display_available
+
+    if no_window and any(isinstance(s, WindowSink) for s in sinks):
+        raise EdgeError("--no-window contradicts --sink window")
+    no_display = not display_available()
+    if not no_window and not explicit and not no_display:
+        sinks.append(WindowSink())
+    if not sinks and profile is None and not no_window:
+        return EdgeError("nothing would be shown or written: no display for a window (DISPLAY unset or OpenCV "
+                         "without GUI) and no output was asked for",
+                         "add --video-out FILE, --json-out FILE, --mjpeg PORT, --profile FILE or --sink json:-; "
+                         "--no-window or --sink none runs and only prints the timing summary")
+    return [s for s in sinks if s.name != "none"]
+
+
+def _run(predictor: Any, source: str, sinks: Union[List[Sink], EdgeError], *, max_frames: Optional[int], hud: bool,
+         realtime: bool, reconnect_timeout: float, size: tuple, video_fps: Optional[float], profile: Optional[Path],
+         profile_every: float, profile_extra: dict) -> None:
+    """Open the source, run the pipeline, print the summary, write the profile; raise the run's error."""
+    from ..apps.memory import map_large_buffers
+    from ..apps.pipeline import run_pipeline
+    from ..apps.sinks import MjpegSink
+    from ..apps.sources import display_name, open_source
+    from ..apps.summary import ProfileWriter, print_summary
+    from ..ui import say
+
+    map_large_buffers()  # frames straight to mmap: resident memory stays flat over days
+    writer = ProfileWriter(profile, profile_extra) if profile is not None else None
+    with predictor:  # activation checks the model against the task first
+        if isinstance(sinks, EdgeError):
+            raise sinks
+        width, height, fps = size
         src = open_source(source, realtime=realtime, reconnect_timeout=reconnect_timeout, width=width,
                           height=height, fps=fps)
-        for s in sinks:
-            if isinstance(s, VideoSink):
-                s.fps = float(video_fps or src.fps or 30.0)
-        size = f"{src.size[1]}x{src.size[0]}" if src.size else "?"
+        _set_video_timing(sinks, src, video_fps)
+        shape = f"{src.size[1]}x{src.size[0]}" if src.size else "?"
         say(f"{predictor.task.value} with {predictor.runner.path.name} ({predictor.runner.runtime}) on "
-            f"{display_name(source)} ({src.kind}, {size}{', live' if src.live else ''}); Ctrl-C stops")
-        stats = run_pipeline(predictor, src, sinks, max_frames, hud=not no_hud, handle_signals=True,
+            f"{display_name(source)} ({src.kind}, {shape}{', live' if src.live else ''}); Ctrl-C stops")
+        if not sinks and profile is None:
+            say("no outputs asked for (--no-window / --sink none): only the timing summary is printed at exit")
+        stats = run_pipeline(predictor, src, sinks, max_frames, hud=hud, handle_signals=True,
                              on_start=lambda: [say(f"MJPEG preview at {s.url}") for s in sinks
-                                               if isinstance(s, MjpegSink)])
+                                               if isinstance(s, MjpegSink)],
+                             on_progress=writer.progress if writer else None, progress_every_s=profile_every)
     print_summary(stats)
     if stats.frames_skipped:
         from ..ui import warn
 
         warn(f"{stats.frames_skipped} unreadable frame(s) or file(s) were skipped")
-    for s in sinks:
-        d = s.describe()
-        if "path" in d and d["path"] != "-" and Path(d["path"]).exists():
+    for d in stats.sinks:
+        if d.get("segments"):
+            say(f"wrote {d['segments']} video segment(s): {d['first']} ... {d['last']}")
+        elif "segment_s" not in d and d.get("path", "-") != "-" and Path(d["path"]).exists():
             say(f"wrote {d['path']}")
-    if profile is not None:
-        write_profile(profile, stats, extra={"command": "camera", "threads": threads,
-                                             "bundle": str(bundle) if bundle else None})
+    if writer is not None:
+        writer.final(stats)
         say(f"wrote {profile}")
     if stats.frames_processed == 0 and stats.error is None:
         raise EdgeError(f"no frames were processed from {display_name(source)} ({stats.end_reason})")
     stats.raise_for_error()
+
+
+def _set_video_timing(sinks: List[Sink], src: Source, video_fps: Optional[float]) -> None:
+    """Video rate: --video-fps, else the source's nominal rate, else 30; live frames are placed by capture time."""
+    from ..apps.sinks import VideoSink
+
+    for s in sinks:
+        if isinstance(s, VideoSink):
+            s.fps = float(video_fps or src.fps or 30.0)
+            s.timed = src.live
 
 
 def register(app: typer.Typer) -> None:
