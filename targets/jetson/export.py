@@ -13,7 +13,7 @@ device.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -164,67 +164,19 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
     from ...calibration.flow import Int8Flow
     from ...calibration.qdq_check import require_conformant
     from ...labels import labels_text
-    from ..cpu.build import onnx_parity
 
     say = _say(progress)
     prec = opts.precision
-    if opts.dla_core is not None and opts.dla_core < 0:
-        raise EdgeError(f"--dla-core must be a DLA core number (0, 1), not {opts.dla_core}",
-                        "DLA core numbers start at 0")
-    if opts.dla_core is not None:
-        try:  # the same check the device build makes, so no bundle is made that cannot become an engine
-            check_dla_precision(prec.value)
-        except ValueError as e:
-            raise EdgeError(f"--dla-core {opts.dla_core} with --precision {prec.value}: {e}",
-                            "put fp16 on the DLA (--precision fp16 --dla-core N), or leave out --dla-core to run "
-                            "int8 on the GPU") from None
-    if opts.workspace_mb <= 0:
-        raise EdgeError(f"--workspace must be positive, not {opts.workspace_mb}", "use e.g. --workspace 1024")
+    _check_device_options(opts)
     flow = Int8Flow.load(opts, say) if opts.int8 else None
 
     opset = export_opset_for_jetson()
     with staged_dir(opts.out) as tmp:
         fp32 = tmp / ONNX_FILES["fp32"]
         if opts.onnx is not None:
-            from ...onnx_import import copy_onnx_model
-
-            say(f"taking {opts.onnx.name} as-is (no PyTorch reference: parity not checked)")
-            input_spec, outputs, labels, ncls = copy_onnx_model(opts, fp32)
-            fixed = _fix_static_shape(fp32, input_spec["shape"])
-            if fixed:
-                say(f"fixed the dynamic input dims {fixed} of {opts.onnx.name} to {input_spec['shape']}: the engine "
-                    "is built for this one shape")
-            import onnx
-
-            opset = next((o.version for o in onnx.load(str(fp32)).opset_import if o.domain in ("", "ai.onnx")), 0)
-            from ...tasks.preprocess import Normalization
-
-            norm = Normalization.from_dict(input_spec)
-            res = input_spec["shape"][2]
-            manifest = {"task": opts.task.value, "target": "jetson", "precision": prec.value,
-                        "model": {"file": ENGINE_FILE, "format": "tensorrt"},
-                        "labels_file": "labels.txt", "num_classes": ncls,
-                        "architecture": {"family": "onnx", "resolution": res}, "input": input_spec,
-                        "outputs": outputs, "postprocess": {},
-                        "source": {"origin": "onnx", "weights": opts.onnx.name,
-                                   "weights_sha256": sha256_file(opts.onnx), "random_init": False},
-                        "warnings": [], "calibration": None, "reports": {"parity": None}, "files": {}}
-            task = opts.task
+            manifest, labels, norm, task, opset = _user_onnx(opts, fp32, say)
         else:
-            say("loading model")
-            src = source if source is not None else resolve_source(opts)
-            for note in src.notes:
-                say(note)
-            from ...export import export_onnx
-            from ...models.zoo import model_outputs
-
-            say(f"exporting ONNX (opset {opset}: TensorRT {'.'.join(map(str, SUPPORTED_MIN[:2]))} to 11.x parse it)")
-            export_onnx(src.model, fp32, src.resolution, model_outputs(src.task), opset=opset)
-            say("checking ONNX Runtime against PyTorch")
-            labels, norm, task = src.labels, src.normalization, src.task
-            manifest = base_manifest(src, "jetson", prec, ENGINE_FILE, "tensorrt", onnx_input_spec(src),
-                                     onnx_output_specs(src))
-            manifest["reports"]["parity"] = onnx_parity(src, fp32)
+            manifest, labels, norm, task = _torch_onnx(opts, source, fp32, opset, say)
         atomic_write_text(tmp / "labels.txt", labels_text(labels))
         min_trt = min_trt_for_opset(opset)
         checks = {"model.onnx": require_conformant(fp32, min_trt if min_trt[0].isdigit() else "11.0",
@@ -256,6 +208,69 @@ def build_jetson_bundle(opts: BuildOptions, progress: Progress = None, source: O
             say(f"TensorRT is not installed here, so the bundle holds the ONNX model(s) and no engine yet: copy "
                 f"{Path(opts.out).name}/ to the Jetson and finish it there with: {finish_command(opts.out)}")
     return manifest
+
+
+def _check_device_options(opts: BuildOptions) -> None:
+    """--dla-core and --workspace, checked on the host as the device build would (no bundle that cannot
+    become an engine)."""
+    if opts.dla_core is not None and opts.dla_core < 0:
+        raise EdgeError(f"--dla-core must be a DLA core number (0, 1), not {opts.dla_core}",
+                        "DLA core numbers start at 0")
+    if opts.dla_core is not None:
+        try:
+            check_dla_precision(opts.precision.value)
+        except ValueError as e:
+            raise EdgeError(f"--dla-core {opts.dla_core} with --precision {opts.precision.value}: {e}",
+                            "put fp16 on the DLA (--precision fp16 --dla-core N), or leave out --dla-core to run "
+                            "int8 on the GPU") from None
+    if opts.workspace_mb <= 0:
+        raise EdgeError(f"--workspace must be positive, not {opts.workspace_mb}", "use e.g. --workspace 1024")
+
+
+def _user_onnx(opts: BuildOptions, fp32: Path, say: Callable[[str], None]) -> Tuple[Dict[str, Any], List[str], Any,
+                                                                                  Any, int]:
+    """A user's ONNX (--weights x.onnx) copied as the fp32 model, dynamic dims fixed; its manifest so far."""
+    import onnx
+
+    from ...onnx_import import copy_onnx_model
+    from ...tasks.preprocess import Normalization
+
+    say(f"taking {opts.onnx.name} as-is (no PyTorch reference: parity not checked)")
+    input_spec, outputs, labels, ncls = copy_onnx_model(opts, fp32)
+    fixed = _fix_static_shape(fp32, input_spec["shape"])
+    if fixed:
+        say(f"fixed the dynamic input dims {fixed} of {opts.onnx.name} to {input_spec['shape']}: the engine "
+            "is built for this one shape")
+    opset = next((o.version for o in onnx.load(str(fp32)).opset_import if o.domain in ("", "ai.onnx")), 0)
+    manifest = {"task": opts.task.value, "target": "jetson", "precision": opts.precision.value,
+                "model": {"file": ENGINE_FILE, "format": "tensorrt"},
+                "labels_file": "labels.txt", "num_classes": ncls,
+                "architecture": {"family": "onnx", "resolution": input_spec["shape"][2]}, "input": input_spec,
+                "outputs": outputs, "postprocess": {},
+                "source": {"origin": "onnx", "weights": opts.onnx.name,
+                           "weights_sha256": sha256_file(opts.onnx), "random_init": False},
+                "warnings": [], "calibration": None, "reports": {"parity": None}, "files": {}}
+    return manifest, labels, Normalization.from_dict(input_spec), opts.task, opset
+
+
+def _torch_onnx(opts: BuildOptions, source: Optional[ModelSource], fp32: Path, opset: int,
+                say: Callable[[str], None]) -> Tuple[Dict[str, Any], List[str], Any, Any]:
+    """Our model exported to the fp32 ONNX and checked against PyTorch; its manifest so far."""
+    from ...export import export_onnx
+    from ...models.zoo import model_outputs
+    from ..cpu.build import onnx_parity
+
+    say("loading model")
+    src = source if source is not None else resolve_source(opts)
+    for note in src.notes:
+        say(note)
+    say(f"exporting ONNX (opset {opset}: TensorRT {'.'.join(map(str, SUPPORTED_MIN[:2]))} to 11.x parse it)")
+    export_onnx(src.model, fp32, src.resolution, model_outputs(src.task), opset=opset)
+    say("checking ONNX Runtime against PyTorch")
+    manifest = base_manifest(src, "jetson", opts.precision, ENGINE_FILE, "tensorrt", onnx_input_spec(src),
+                             onnx_output_specs(src))
+    manifest["reports"]["parity"] = onnx_parity(src, fp32)
+    return manifest, src.labels, src.normalization, src.task
 
 
 def _int8(opts: BuildOptions, flow: Any, tmp: Path, manifest: Dict[str, Any], task: Any, labels: List[str],
