@@ -17,13 +17,9 @@ import numpy as np
 
 from ...errors import EdgeError, MissingDependency
 
-__all__ = ["H264", "open_writer", "jetson_h264_pipeline", "is_jetson"]
+__all__ = ["H264", "open_writer", "jetson_h264_pipeline"]
 
 H264 = "h264"
-
-
-def is_jetson() -> bool:
-    return Path("/etc/nv_tegra_release").exists()
 
 
 def jetson_h264_pipeline(path: str | os.PathLike, bitrate: int = 8_000_000) -> str:
@@ -74,7 +70,7 @@ def open_writer(path: Path, fourcc: str, fps: float, size: Tuple[int, int], show
     import cv2
 
     if fourcc == H264:
-        from ..sources.capture import _has_gstreamer
+        from ..sources.capture import _has_gstreamer, is_jetson
 
         if is_jetson() and _has_gstreamer():
             w = cv2.VideoWriter(jetson_h264_pipeline(path), cv2.CAP_GSTREAMER, 0, fps, size)
