@@ -1,13 +1,13 @@
 """``--track``: a track id per detection, stable across frames, and optional line-crossing counts.
 
 Tracker: ByteTrack from Roboflow's ``trackers`` package (``trackers.ByteTrackTracker``; maintained,
-pure Python + numpy/scipy, so it installs on a Pi and a Jetson), or, where only ``supervision<0.26``
+pure Python + numpy/scipy, so it installs on a Pi and a Jetson), or, where only an older ``supervision``
 is installed (numpy 1, e.g. JetPack 5), ``supervision.ByteTrack``, the same algorithm before it moved.
 Line counts: ``supervision.LineZone`` (a track counts once per crossing of the line by its box centre;
 "in"/"out" follow supervision's convention: crossing from the line's right to its left side as seen
 from ``x1,y1`` towards ``x2,y2`` is "in"). One tracker and one line zone per stream.
-Install: ``pip install --no-deps 'trackers==2.6.1' && pip install supervision pydeprecate`` (both
-declare ``opencv-python``, which would clash with the ``opencv-python-headless`` we use; docs/camera.md).
+Install: ``pip install 'edgemnv2[track]' && pip install --no-deps 'trackers==2.6.1'`` (``trackers`` declares
+``opencv-python``, which would clash with the ``opencv-python-headless`` we use; docs/camera.md).
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def tracker_backend() -> Tuple[str, Any]:
     if sv is not None and hasattr(sv, "ByteTrack"):
         return f"supervision {sv.__version__} ByteTrack", lambda fps: sv.ByteTrack(
             frame_rate=int(round(fps)), track_activation_threshold=0.25, minimum_consecutive_frames=2)
-    raise EdgeError("--track needs ByteTrack: the 'trackers' package (or supervision<0.26) is not installed",
-                    "pip install --no-deps 'trackers==2.6.1' && pip install supervision pydeprecate "
-                    "(see docs/camera.md, Tracking)")
+    raise EdgeError("--track needs ByteTrack: the 'trackers' package (or supervision 0.25) is not installed",
+                    "pip install 'edgemnv2[track]' && pip install --no-deps 'trackers==2.6.1' "
+                    "(docs/camera.md, Tracking)")
 
 
 class Tracking:
