@@ -55,9 +55,13 @@ def test_two_sources_each_processed_fully_with_own_video_and_json(cpu_bundles, c
     """Acceptance: two synthetic sources in one run, every frame of each, per-stream H.264 videos and JSON."""
     r = cli(["camera", "--bundle", cpu_bundles["detect"], "--source", _syn(14), "--source", _syn(9, 1, 200, 150),
              "--no-window", "--video-out", tmp_path / "out.mp4", "--json-out", tmp_path / "o.jsonl",
-             "--profile", tmp_path / "p.json"])
+             "--profile", tmp_path / "p.json", "--snapshot-dir", tmp_path / "snaps", "--snapshot-every", "5"])
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "out.mp4").exists()
+    assert sorted(p.name for p in (tmp_path / "snaps" / "stream-0").iterdir()) == [
+        "frame_000000.jpg", "frame_000005.jpg", "frame_000010.jpg"]
+    assert sorted(p.name for p in (tmp_path / "snaps" / "stream-1").iterdir()) == [
+        "frame_000000.jpg", "frame_000005.jpg"]
     assert _codec(tmp_path / "out-0.mp4") == ("h264", "yuv420p", 14)
     assert _codec(tmp_path / "out-1.mp4") == ("h264", "yuv420p", 9)
     recs = _records(tmp_path / "o.jsonl")

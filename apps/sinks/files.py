@@ -220,6 +220,7 @@ class SnapshotSink(Sink):
         self.every = int(every)
         self.quality = int(quality)
         self.written = 0
+        self._seen = 0
         self.last: Optional[Path] = None
 
     def open(self) -> None:
@@ -231,7 +232,8 @@ class SnapshotSink(Sink):
                             "choose a writable path") from None
 
     def write(self, item: SinkItem) -> None:
-        if item.image is None or item.seq % self.every:
+        seen, self._seen = self._seen, self._seen + 1  # frames this sink was given (per stream: its own)
+        if item.image is None or seen % self.every:
             return
         import cv2
 
