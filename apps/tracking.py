@@ -81,8 +81,10 @@ class Tracking:
         det = self.sv.Detections(xyxy=boxes, confidence=np.array([d.score for d in dets], np.float32),
                                  class_id=np.array([d.index for d in dets], int),
                                  data={"row": np.arange(n)})
-        out = self.trackers[stream].update(det) if hasattr(self.trackers[stream], "update") \
-            else self.trackers[stream].update_with_detections(det)
+        tracker = self.trackers[stream]
+        # supervision.ByteTrack: update_with_detections; trackers.ByteTrackTracker: update
+        step = getattr(tracker, "update_with_detections", None) or tracker.update
+        out = step(det)
         ids = [-1] * n
         tid = out.tracker_id if out.tracker_id is not None else np.full(len(out), -1)
         for row, k in zip(out.data.get("row", []), tid):
