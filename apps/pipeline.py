@@ -27,16 +27,19 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import EdgeError
 from ..sysinfo import now_iso
 from .sinks import Sink, SinkItem
-from .sources import Source, open_source
+from .sources import MultiSource, Source, display_name, open_source
 from .stages import EMPTY, END, Flow, Handoff, InferStage, PreprocessStage, Renderer, SinkStage
-from .stats import BoundedStageTimes
+from .stats import BoundedStageTimes, Series
+
+if TYPE_CHECKING:
+    from .tracking import Tracking
 
 __all__ = ["run_pipeline", "Pipeline", "PipelineStats", "Signals", "STAGES", "PROFILE_KIND"]
 
@@ -64,6 +67,8 @@ class PipelineStats:
     end_reason: str = ""
     error: Optional[EdgeError] = None
     started: str = ""
+    streams: List[Dict[str, Any]] = field(default_factory=list)  # per source: frames, fps, drops, frame age
+    tracking: Dict[str, Any] = field(default_factory=dict)  # --track: tracks seen, line counts per stream
 
     @property
     def fps(self) -> float:
@@ -95,7 +100,10 @@ class PipelineStats:
             "inference_wait_ms": self.times.stats("inference_wait"),
             "inference_blocked_ms": self.times.stats("inference_blocked"),
             "reservoir_size": self.times.size,
+            "streams": self.streams,
         }
+        if self.tracking:
+            d["tracking"] = self.tracking
         if samples:  # bounded: at most reservoir_size values per series
             d["samples_ms"] = {k: [round(v, 4) for v in vals] for k, vals in self.times.samples().items()}
         return d
@@ -147,7 +155,7 @@ class Pipeline:
                  stop_event: Optional[threading.Event], handle_signals: bool, realtime: bool,
                  reconnect_timeout: float, on_result: Optional[Callable[[SinkItem], None]],
                  on_start: Optional[Callable[[], Any]], on_progress: Optional[ProgressFn],
-                 progress_every_s: float) -> None:
+                 progress_every_s: float, tracking: Optional[Tracking] = None) -> None:
         self.predictor, self.source, self.max_frames = predictor, source, max_frames
         self.hud, self.render, self.warmup = hud, render, warmup
         self.realtime, self.reconnect_timeout = realtime, reconnect_timeout
@@ -162,6 +170,8 @@ class Pipeline:
         self.to_infer: Optional[Handoff] = None
         self.to_render: Optional[Handoff] = None
         self.activated_here = False
+        self.tracking = tracking
+        self.per_stream: Dict[int, Dict[str, Any]] = {}  # stream -> processed, last time, frame age series
         self.t_start = self.t_last = self.next_progress = 0.0
 
     def run(self) -> PipelineStats:
@@ -198,7 +208,8 @@ class Pipeline:
             feeds = p.preprocess(np.zeros((src.size[0], src.size[1], 3), np.uint8))
             for _ in range(int(self.warmup)):
                 p.infer(feeds)
-        self.to_infer = Handoff(latest=src.live)  # live: inference always takes the newest preprocessed frame
+        # live: inference always takes the newest preprocessed frame of each stream
+        self.to_infer = Handoff(latest=src.live, per_stream=True)
         # Every inferred frame is rendered and written. Files: up to 3 frames may wait for the render
         # thread, so a descheduled renderer does not stall inference; live: 1, so nothing goes stale.
         self.to_render = Handoff(latest=False, capacity=1 if src.live else 3)
@@ -239,10 +250,13 @@ class Pipeline:
         result = self.predictor.postprocess(raw, frame.image.shape[:2])
         t1 = time.perf_counter()
         ms["postprocess"] = (t1 - t0) * 1e3
-        image = renderer(frame, result, ms, src.dropped + self.to_infer.dropped, t1)
+        tracks = self.tracking.update(frame.stream, result, frame.timestamp) if self.tracking else None
+        image = renderer(frame, result, ms, self._dropped(src, frame.stream), t1)
+        if image is not None and self.tracking is not None:
+            self.tracking.draw(image, frame.stream, result, tracks)
         t2 = time.perf_counter()
         ms["render"] = renderer.last_ms = (t2 - t1) * 1e3
-        sink_item = SinkItem(frame, result, stats.frames_processed, image, ms, t_ref)
+        sink_item = SinkItem(frame, result, stats.frames_processed, image, ms, t_ref, tracks)
         stop_asked = self.sinks.write(sink_item)
         if self.on_result is not None:
             self.on_result(sink_item)
@@ -255,12 +269,31 @@ class Pipeline:
             times.add("interval", (t3 - self.t_last) * 1e3)
         self.t_last = t3
         stats.frames_processed += 1
+        per = self.per_stream.setdefault(frame.stream, {"processed": 0, "age": Series()})
+        per["processed"] += 1
+        per["age"].add((t3 - frame.timestamp) * 1e3)
         if stop_asked:
             stats.end_reason = "stopped from a sink (window closed or q pressed)"
             self.flow.stop.set()
         if self.max_frames and stats.frames_processed >= self.max_frames:
             stats.end_reason = stats.end_reason or f"max frames ({self.max_frames})"
             self.flow.stop.set()
+
+    def _dropped(self, src: Source, stream: int) -> int:
+        """Frames of ``stream`` dropped so far (by its source and by the inference hand-off)."""
+        one = src.streams[stream] if isinstance(src, MultiSource) else src
+        return one.dropped + (self.to_infer.dropped_by_stream[stream] if self.to_infer else 0)
+
+    def _stream_stats(self, src: Source) -> List[Dict[str, Any]]:
+        wall = self.t_last - self.t_start
+        out = []
+        for i, one in enumerate(src.streams if isinstance(src, MultiSource) else [src]):
+            per = self.per_stream.get(i, {"processed": 0, "age": Series()})
+            out.append({"stream": i, "source": display_name(one.name), "kind": one.kind,
+                        "captured": one.captured, "processed": per["processed"], "dropped": self._dropped(src, i),
+                        "fps": round(per["processed"] / wall, 3) if wall > 0 else 0.0,
+                        "frame_age_ms": per["age"].stats()})
+        return out
 
     def snapshot(self) -> PipelineStats:
         """The stats so far (counters, wall time and hand-off depths brought up to date)."""
@@ -271,6 +304,9 @@ class Pipeline:
             stats.frames_dropped = src.dropped + (self.to_infer.dropped if self.to_infer else 0)
             stats.queues = {"source": src.pending, "to_infer": len(self.to_infer or ()),
                             "to_render": len(self.to_render or ())}
+            stats.streams = self._stream_stats(src)
+        if self.tracking is not None:
+            stats.tracking = self.tracking.describe()
         return stats
 
     def _finish(self, src: Source) -> PipelineStats:
@@ -319,11 +355,14 @@ def run_pipeline(predictor: Any, source: Union[Source, str, os.PathLike], sinks:
                  realtime: bool = False, reconnect_timeout: float = 10.0,
                  on_result: Optional[Callable[[SinkItem], None]] = None,
                  on_start: Optional[Callable[[], Any]] = None, on_progress: Optional[ProgressFn] = None,
-                 progress_every_s: float = 10.0) -> PipelineStats:
+                 progress_every_s: float = 10.0, tracking: Optional[Tracking] = None) -> PipelineStats:
     """Run the camera loop until the stream ends, ``max_frames`` frames are done, or it is stopped.
 
     ``predictor``: an ``edgemnv2.predictor.Predictor`` (activated here if it is not yet).
-    ``source``: a Source (started here if needed) or a spec for ``open_source``; stopped at the end.
+    ``source``: a Source (started here if needed) or a spec for ``open_source``; stopped at the end. A
+    ``MultiSource`` runs several streams through the one predictor round-robin (``Frame.stream`` tells
+    them apart; per-stream counts are in ``stats.streams``).
+    ``tracking``: an ``edgemnv2.apps.tracking.Tracking`` (``--track``): track ids and line counts per stream.
     ``sinks``: opened here and always closed (files finalised). ``render``: draw results + HUD even
     when no sink needs pixels (default: only when one does). ``warmup``: untimed inferences first.
     ``on_result(item)`` is called after the sinks for every frame; ``on_start()`` once the sinks are open;
@@ -335,4 +374,4 @@ def run_pipeline(predictor: Any, source: Union[Source, str, os.PathLike], sinks:
     return Pipeline(predictor, source, sinks, max_frames, hud=hud, render=render, warmup=warmup,
                     stop_event=stop_event, handle_signals=handle_signals, realtime=realtime,
                     reconnect_timeout=reconnect_timeout, on_result=on_result, on_start=on_start,
-                    on_progress=on_progress, progress_every_s=progress_every_s).run()
+                    on_progress=on_progress, progress_every_s=progress_every_s, tracking=tracking).run()

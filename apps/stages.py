@@ -44,13 +44,17 @@ class Handoff:
     ``latest=False``: ``put`` waits while ``capacity`` items are waiting (no drops: files).
     ``latest=True``: one slot; ``put`` replaces an item not yet taken (counted in ``dropped``), so the
     consumer always gets the newest one (live sources: never work on a stale frame).
+    ``per_stream=True`` (with ``latest``): one slot per stream (``Frame.stream`` of the item's frame), so
+    several live streams each keep their newest frame and are taken oldest-first (round-robin).
     ``put(..., wait=True)`` always waits for room (used for the end marker, which must not replace a frame).
     """
 
-    def __init__(self, latest: bool = False, capacity: int = 1) -> None:
+    def __init__(self, latest: bool = False, capacity: int = 1, per_stream: bool = False) -> None:
         self.latest = latest
+        self.per_stream = latest and per_stream
         self.capacity = 1 if latest else max(1, int(capacity))
         self.dropped = 0
+        self.dropped_by_stream: Dict[int, int] = collections.Counter()
         self._cond = threading.Condition()
         self._items: Deque[Any] = collections.deque()
 
@@ -60,9 +64,15 @@ class Handoff:
     def put(self, item: Any, abort: threading.Event, wait: bool = False) -> bool:
         with self._cond:
             if self.latest and not wait:
-                if self._items:
-                    self.dropped += len(self._items)
-                    self._items.clear()
+                stream = _stream_of(item)
+                kept: Deque[Any] = collections.deque()
+                for x in self._items:  # the item this one replaces is dropped
+                    if self.per_stream and _stream_of(x) != stream:
+                        kept.append(x)
+                    else:
+                        self.dropped += 1
+                        self.dropped_by_stream[_stream_of(x)] += 1
+                self._items = kept
             else:
                 while len(self._items) >= self.capacity:
                     if abort.is_set():
@@ -82,6 +92,11 @@ class Handoff:
             item = self._items.popleft()
             self._cond.notify_all()
             return item
+
+
+def _stream_of(item: Any) -> int:
+    """The stream of a hand-off item ``(frame, ...)``; 0 for markers."""
+    return int(getattr(item[0], "stream", 0)) if isinstance(item, tuple) else 0
 
 
 class PreprocessStage:
@@ -152,7 +167,7 @@ class Renderer:
 
     def __init__(self, need_image: bool, hud: bool) -> None:
         self.need_image = need_image
-        self.hud = Hud() if hud else None
+        self.huds: Optional[Dict[int, Hud]] = {} if hud else None  # one per stream
         self.last_ms = float("nan")  # the HUD shows the render time from the next frame on
 
     def __call__(self, frame: Frame, result: Any, ms: Dict[str, float], dropped: int,
@@ -160,10 +175,11 @@ class Renderer:
         if not self.need_image:
             return None
         image = result.draw(frame.image)
-        if self.hud is not None:
+        if self.huds is not None:
+            hud = self.huds.setdefault(frame.stream, Hud())
             shown = dict(ms, render=self.last_ms) if self.last_ms == self.last_ms else ms
-            self.hud.update(shown, (now - frame.timestamp) * 1e3, dropped, now=now)
-            self.hud.draw(image)
+            hud.update(shown, (now - frame.timestamp) * 1e3, dropped, now=now)
+            hud.draw(image)
         return image
 
 

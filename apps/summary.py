@@ -41,6 +41,15 @@ def summary_lines(stats: PipelineStats) -> List[str]:
             continue
         lines.append(f"{name:<12} {_fmt(st['p50']):>8} {_fmt(st['p90']):>8} {_fmt(st['p99']):>8} "
                      f"{_fmt(st['mean']):>8}")
+    if len(stats.streams) > 1:
+        for st in stats.streams:
+            age = st["frame_age_ms"]
+            lines.append(f"stream {st['stream']} ({st['source']}): processed {st['processed']}, dropped "
+                         f"{st['dropped']}, {st['fps']:.1f} FPS, frame age p50 {_fmt(age.get('p50'))} ms")
+    for t in stats.tracking.get("streams", []):
+        which = f"stream {t['stream']}: " if len(stats.tracking["streams"]) > 1 else ""
+        counts = f"; line crossings in {t['in']}, out {t['out']}" if "in" in t else ""
+        lines.append(f"{which}{t['tracks']} tracks ({stats.tracking['tracker']}){counts}")
     return lines
 
 

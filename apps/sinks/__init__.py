@@ -6,7 +6,8 @@ SIGTERM or an error. JSON lines are appended to the named file and flushed per f
 on disk while the run goes on); a video is written under a temporary name beside the target and
 renamed when complete (per segment with ``segment_s``), so it is playable or absent, never
 half-written. The MJPEG preview binds 127.0.0.1 unless another host is given.
-Modules: ``base`` (protocol), ``files``, ``preview`` (window, MJPEG), ``records`` (JSON record).
+Modules: ``base`` (protocol), ``files``, ``encoders`` (H.264: PyAV or NVENC; OpenCV writers), ``preview``
+(window, MJPEG), ``records`` (JSON record), ``streams`` (per-stream files, mosaic for several sources).
 Device side: numpy + OpenCV + the standard library.
 """
 
@@ -15,9 +16,11 @@ from .base import NullSink, Sink, SinkItem
 from .files import VIDEO_CODECS, JsonLinesSink, SnapshotSink, VideoSink
 from .preview import MjpegSink, WindowSink, display_available
 from .records import FRAME_RECORD_SCHEMA, frame_record
+from .streams import Mosaic, PerStream, for_streams, stream_path
 
 __all__ = ["SinkItem", "Sink", "NullSink", "VideoSink", "JsonLinesSink", "SnapshotSink", "WindowSink", "MjpegSink",
-           "frame_record", "FRAME_RECORD_SCHEMA", "display_available", "sink_from_spec", "VIDEO_CODECS"]
+           "frame_record", "FRAME_RECORD_SCHEMA", "display_available", "sink_from_spec", "VIDEO_CODECS",
+           "PerStream", "Mosaic", "for_streams", "stream_path"]
 
 
 def sink_from_spec(spec: str, video_fps: float = 30.0, snapshot_every: int = 30, video_segment_s: float = 0.0) -> Sink:

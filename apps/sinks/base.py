@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -27,6 +27,11 @@ class SinkItem:
     image: Optional[np.ndarray] = None  # annotated BGR frame (None when no sink needs pixels)
     stage_ms: Dict[str, float] = field(default_factory=dict)
     t0: float = 0.0  # perf_counter at pipeline start
+    tracks: Optional[List[int]] = None  # --track: a track id per detection (-1: not yet confirmed)
+
+    @property
+    def stream(self) -> int:
+        return self.frame.stream
 
 
 class Sink:

@@ -13,15 +13,18 @@ from typing import IO, Any, Dict, Optional
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, ensure_writable_dir
 from .base import Sink, SinkItem, temp_beside
+from .encoders import H264, open_writer
 from .records import frame_record
 
 __all__ = ["VideoSink", "JsonLinesSink", "SnapshotSink", "VIDEO_CODECS"]
 
-VIDEO_CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mov": "mp4v", ".mkv": "MJPG"}
+VIDEO_CODECS = {".avi": "MJPG", ".mp4": H264, ".mov": H264, ".mkv": "MJPG"}
 
 
 class VideoSink(Sink):
-    """Annotated frames to a video file (cv2.VideoWriter), written to a temp file and renamed on close.
+    """Annotated frames to a video file, written to a temp file and renamed on close.
+
+    .mp4/.mov: H.264 (PyAV's libx264, or NVENC on a Jetson; ``encoders``), .avi/.mkv: MJPG (OpenCV).
 
     ``segment_s`` > 0 rolls a new file every that many seconds of video, named ``STEM_0000.SUFFIX``,
     ``STEM_0001.SUFFIX``, ... (existing names are skipped, never overwritten); each is renamed into
@@ -76,15 +79,10 @@ class VideoSink(Sink):
         self._tmp = temp_beside(self._target, "video output")
 
     def _start_writer(self, w: int, h: int) -> None:
-        import cv2
-
         if self._tmp is None:  # a new segment
             self.open()
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (w, h))
-        if not self._writer.isOpened():
-            self._writer = None
-            raise EdgeError(f"OpenCV cannot write {self.fourcc} video to {self.path}",
-                            f"try another container ({', '.join(VIDEO_CODECS)}) or --video-codec")
+        assert self._tmp is not None
+        self._writer = open_writer(self._tmp, self.fourcc, self.fps, (w, h), self.path)
         self._seg_frames = 0
 
     def _repeats(self, t: float) -> int:
@@ -222,6 +220,7 @@ class SnapshotSink(Sink):
         self.every = int(every)
         self.quality = int(quality)
         self.written = 0
+        self._seen = 0
         self.last: Optional[Path] = None
 
     def open(self) -> None:
@@ -233,7 +232,8 @@ class SnapshotSink(Sink):
                             "choose a writable path") from None
 
     def write(self, item: SinkItem) -> None:
-        if item.image is None or item.seq % self.every:
+        seen, self._seen = self._seen, self._seen + 1  # frames this sink was given (per stream: its own)
+        if item.image is None or seen % self.every:
             return
         import cv2
 

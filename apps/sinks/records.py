@@ -12,18 +12,21 @@ __all__ = ["frame_record", "FRAME_RECORD_SCHEMA"]
 
 
 def frame_record(item: SinkItem) -> Dict[str, Any]:
-    """The JSON-lines record of one frame: TaskResult.to_json plus frame index, timing and COCO boxes."""
+    """The JSON-lines record of one frame: TaskResult.to_json plus stream, frame index, timing and COCO boxes
+    (with ``track_id`` per detection under ``--track``, -1 while a new track is unconfirmed)."""
     res = item.result
-    rec: Dict[str, Any] = {"frame": item.frame.index, "seq": item.seq,
+    rec: Dict[str, Any] = {"stream": item.frame.stream, "frame": item.frame.index, "seq": item.seq,
                            "time_s": round(item.frame.timestamp - item.t0, 6),
                            "image_size": [int(v) for v in res.image_size]}
     body = res.to_json(None)
     body.pop("image", None)
     if res.task is Task.detect:  # COCO-style boxes: [x, y, width, height] in pixels
         dets = []
-        for d in body.get("detections", []):
+        for i, d in enumerate(body.get("detections", [])):
             x1, y1, x2, y2 = d.pop("box")
             d["bbox"] = [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
+            if item.tracks is not None:
+                d["track_id"] = int(item.tracks[i])
             dets.append(d)
         body["detections"] = dets
     rec.update(body)
@@ -39,6 +42,7 @@ FRAME_RECORD_SCHEMA: Dict[str, Any] = {
     "type": "object",
     "required": ["frame", "seq", "time_s", "image_size", "task", "latency_ms", "frame_age_ms"],
     "properties": {
+        "stream": {"type": "integer", "minimum": 0},
         "frame": {"type": "integer", "minimum": 0},
         "seq": {"type": "integer", "minimum": 0},
         "time_s": _NUM,
@@ -50,7 +54,8 @@ FRAME_RECORD_SCHEMA: Dict[str, Any] = {
         "detections": {"type": "array", "items": {
             "type": "object", "required": ["index", "label", "score", "bbox"],
             "properties": {"index": {"type": "integer"}, "label": {"type": "string"}, "score": _NUM,
-                           "bbox": {"type": "array", "items": _NUM, "minItems": 4, "maxItems": 4}},
+                           "bbox": {"type": "array", "items": _NUM, "minItems": 4, "maxItems": 4},
+                           "track_id": {"type": "integer", "minimum": -1}},
             "additionalProperties": False}},
         "classes": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
         "latency_ms": {"type": "object", "additionalProperties": _NUM},

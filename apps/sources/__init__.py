@@ -19,15 +19,16 @@ synthetic) hand over every frame in order through a one-frame queue (no drops) u
 is asked for, which paces them at their frame rate and treats them as live. Frames are BGR uint8.
 Device side: numpy + OpenCV only (Picamera2 imported lazily).
 Modules: ``base`` (Frame, Source), ``capture`` (OpenCV), ``files``, ``picam``, ``synthetic``,
-``registry`` (``open_source``).
+``registry`` (``open_source``), ``multi`` (``MultiSource``: several sources round-robin).
 """
 
 from .base import Frame, Lost, Source, display_name
 from .capture import CaptureSource, csi_pipeline
 from .files import ImageFolderSource
+from .multi import MultiSource
 from .picam import PicameraSource
 from .registry import STREAM_SCHEMES, open_source
 from .synthetic import SyntheticScene, SyntheticSource
 
 __all__ = ["Frame", "Source", "Lost", "open_source", "csi_pipeline", "SyntheticScene", "STREAM_SCHEMES",
-           "display_name", "CaptureSource", "ImageFolderSource", "PicameraSource", "SyntheticSource"]
+           "display_name", "CaptureSource", "MultiSource", "ImageFolderSource", "PicameraSource", "SyntheticSource"]

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -32,6 +32,7 @@ class Frame:
     index: int
     timestamp: float  # time.perf_counter() when the frame was captured
     capture_ms: float = float("nan")  # time the source spent producing it (read + decode)
+    stream: int = 0  # which source of a multi-source run (``MultiSource``) it came from
 
 
 class Lost(Exception):
@@ -91,6 +92,7 @@ class Source:
         self._done = False
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._thread: Optional[threading.Thread] = None
+        self.on_frame: Optional[Callable[[], None]] = None  # called after each frame / the end is handed over
         self._first: Optional[np.ndarray] = None
         self._index = 0
         self.started_at = 0.0  # perf_counter when start() began capturing
@@ -143,10 +145,11 @@ class Source:
                 if self._stop.is_set() and self._queue.empty():
                     self._done = True
                     return None
+                wait = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
                 try:
-                    item = self._queue.get(timeout=0.1)
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
-                    if deadline is not None and time.monotonic() > deadline:
+                    if deadline is not None and time.monotonic() >= deadline:
                         return None
                     continue
                 if item is _END:
@@ -221,14 +224,20 @@ class Source:
                     self.dropped += 1
                 self._slot = frame
                 self._cond.notify_all()
+            self._notify()
             return True
         while not self._stop.is_set():
             try:
                 self._queue.put(frame, timeout=0.1)
+                self._notify()
                 return True
             except queue.Full:
                 continue
         return False
+
+    def _notify(self) -> None:
+        if self.on_frame is not None:
+            self.on_frame()
 
     def _finish(self, reason: str) -> None:
         self.end_reason = self.end_reason or reason
@@ -243,6 +252,7 @@ class Source:
                     break
                 except queue.Full:
                     continue
+        self._notify()
 
     def _run(self) -> None:
         period = 1.0 / self.fps if (self.pace and self.fps > 0) else 0.0

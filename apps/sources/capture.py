@@ -4,6 +4,7 @@ pipelines (including the Jetson CSI camera's ``nvarguscamerasrc`` pipeline)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from ...errors import EdgeError, MissingDependency
 from .base import Lost, Source, display_name
 
-__all__ = ["CaptureSource", "csi_pipeline", "cv2_module"]
+__all__ = ["CaptureSource", "csi_pipeline", "cv2_module", "rtsp_hw_pipeline", "stream_backends", "is_jetson"]
 
 _QUIET = False
 
@@ -39,17 +40,20 @@ def _has_gstreamer() -> bool:
     return False
 
 
-def _open_capture(target: Any, backends: List[Tuple[str, int]], tried: List[str],
+def _open_capture(target: Any, backends: List[Tuple[Any, ...]], tried: List[str],
                   params: Optional[List[int]] = None) -> Any:
-    """Try ``cv2.VideoCapture(target, api[, params])`` per backend; return the first opened one or None."""
+    """Try ``cv2.VideoCapture(target, api[, params])`` per backend ``(name, api[, own target])``; return the
+    first opened one or None."""
     cv2 = cv2_module()
-    for name, api in backends:
+    for entry in backends:
+        name, api = entry[0], entry[1]
+        target_here = entry[2] if len(entry) > 2 else target
         if name == "GStreamer" and not _has_gstreamer():
             tried.append("OpenCV GStreamer (this OpenCV was built without GStreamer)")
             continue
         tried.append(f"OpenCV {name}")
         try:
-            cap = cv2.VideoCapture(target, api, params) if params else cv2.VideoCapture(target, api)
+            cap = cv2.VideoCapture(target_here, api, params) if params else cv2.VideoCapture(target_here, api)
         except cv2.error:
             continue
         if cap is not None and cap.isOpened():
@@ -67,10 +71,30 @@ def csi_pipeline(sensor_id: int = 0, width: int = 1280, height: int = 720, fps: 
             f"videoconvert ! video/x-raw,format=BGR ! appsink drop=1 max-buffers=1")
 
 
+def rtsp_hw_pipeline(url: str) -> str:
+    """Jetson: an H.264 RTSP stream decoded by NVDEC (``nvv4l2decoder``), no jitter buffer (``latency=0``)."""
+    return (f"rtspsrc location={url} latency=0 protocols=tcp ! rtph264depay ! h264parse ! nvv4l2decoder ! "
+            f"nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+            f"appsink drop=1 max-buffers=1 sync=false")
+
+
+def is_jetson() -> bool:
+    return Path("/etc/nv_tegra_release").exists()
+
+
+def stream_backends(url: str) -> List[Tuple[Any, ...]]:
+    """Backends for a network stream: on a Jetson whose OpenCV has GStreamer, RTSP tries NVDEC first."""
+    cv2 = cv2_module()
+    first: List[Tuple[Any, ...]] = []
+    if url.lower().startswith(("rtsp://", "rtsps://")) and is_jetson() and _has_gstreamer():
+        first = [("GStreamer NVDEC", cv2.CAP_GSTREAMER, rtsp_hw_pipeline(url))]
+    return first + [("FFMPEG", cv2.CAP_FFMPEG), ("GStreamer", cv2.CAP_GSTREAMER)]
+
+
 class CaptureSource(Source):
     """Anything cv2.VideoCapture opens: cameras, files, network streams, GStreamer pipelines."""
 
-    def __init__(self, name: str, target: Any, backends: List[Tuple[str, int]], live: bool, kind: str,
+    def __init__(self, name: str, target: Any, backends: List[Tuple[Any, ...]], live: bool, kind: str,
                  hint: str, reconnect_timeout: float = 10.0, props: Optional[Dict[int, float]] = None) -> None:
         super().__init__(name, live, reconnect_timeout)
         self.kind = kind

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from ...errors import EdgeError
 from ...imageio import IMAGE_SUFFIXES
 from .base import Source, display_name, qint, query
-from .capture import CaptureSource, csi_pipeline, cv2_module
+from .capture import CaptureSource, csi_pipeline, cv2_module, stream_backends
 from .files import ImageFolderSource
 from .picam import PicameraSource
 from .synthetic import SyntheticSource
@@ -75,7 +75,7 @@ def _make_source(spec: str, realtime: bool, reconnect_timeout: float, width: Opt
     if scheme in STREAM_SCHEMES:
         if scheme in ("rtsp", "rtsps"):  # RTSP over TCP: no smeared frames from lost UDP packets (override: set it)
             os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
-        return CaptureSource(spec, spec, [("FFMPEG", cv2.CAP_FFMPEG), ("GStreamer", cv2.CAP_GSTREAMER)], True,
+        return CaptureSource(spec, spec, stream_backends(spec), True,
                              "stream", "check the URL, that the server is up and reachable, and the credentials",
                              reconnect_timeout)
     if scheme:
