@@ -15,13 +15,21 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from .errors import EdgeError
-from .models.spec import (ArchOptions, Padding, backbone_blocks, last_channels, make_divisible, same_pads,
-                          stem_channels, WIDTHS)
+from .models.spec import (
+    WIDTHS,
+    ArchOptions,
+    Padding,
+    backbone_blocks,
+    last_channels,
+    make_divisible,
+    same_pads,
+    stem_channels,
+)
 from .tasks.base import Task
 from .tasks.preprocess import Normalization
 from .tflite_reader import SAME, OpInfo, TFLiteGraph, read_tflite
@@ -71,6 +79,8 @@ class ImportedModel:
     input_dtype: str
     labels: Optional[List[str]] = None  # from the file's associated label file, if any
     notes: List[str] = field(default_factory=list)
+    output_kind: str = "logits"  # what the file outputs: logits | probabilities | mask
+    feed_normalized: bool = False  # the file's float input expects normalised values (not pixels)
 
 
 def _describe(key: Tuple[str, int, int, int, int, int, str]) -> str:
@@ -249,9 +259,13 @@ def import_tflite(path: str | Path, expect_task: Optional[Task] = None) -> Impor
     _load(model, task, layers[:used], [head] if task is Task.classify else heads)
     norm, notes = _input_normalization(graph, layers[0])
     quantized = any(_integer_weights(graph, ly.op.inputs[1]) for ly in layers)
+    last = graph.producer(graph.outputs[0])
+    while last is not None and last.name in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE"):
+        last = graph.producer(last.inputs[0])
+    kind = {"SOFTMAX": "probabilities", "ARG_MAX": "mask"}.get(last.name if last else "", "logits")
     return ImportedModel(model.eval(), task, float(width), int(h), int(ncls), norm, ArchOptions(padding, align),
                          quantized, np.dtype(graph.tensors[graph.inputs[0]].dtype).name,
-                         _embedded_labels(graph.path, int(ncls)), notes)
+                         _embedded_labels(graph.path, int(ncls)), notes, kind, norm is ASSUMED_FLOAT_NORMALIZATION)
 
 
 def _integer_weights(graph: TFLiteGraph, tensor: int) -> bool:
@@ -274,6 +288,7 @@ def _classifier_head(graph: TFLiteGraph, rest: List[Layer]) -> Layer:
 def _segment_head(graph: TFLiteGraph, last: Layer, rest: List[Layer]) -> List[Layer]:
     """[image pooling, 1x1 branch, projection (our concat order), logits], checked against DeepLabv3."""
     c = last.weight.shape[0]
+    rest = _join_split_projection(graph, rest, c)
     keys = sorted(ly.shape_key for ly in rest[:2])
     ok = len(rest) == 4 and keys == [("conv", c, HEAD_CHANNELS, 1, 1, 1, "relu")] * 2 and \
         rest[2].shape_key == ("conv", 2 * HEAD_CHANNELS, HEAD_CHANNELS, 1, 1, 1, "relu") and \
@@ -285,6 +300,8 @@ def _segment_head(graph: TFLiteGraph, last: Layer, rest: List[Layer]) -> List[La
                         f"{2 * HEAD_CHANNELS}->{HEAD_CHANNELS} and the 1x1 logits conv", _HINT)
     pool, branch = sorted(rest[:2], key=lambda ly: ly.in_shape[1] * ly.in_shape[2])
     proj = rest[2]
+    if getattr(proj, "joined", False):
+        return [pool, branch, proj, rest[3]]
     concat = _trace_back(graph, proj.op.inputs[0])
     if concat is None or concat.name != "CONCATENATION" or len(concat.inputs) != 2:
         raise EdgeError(f"{graph.path.name}: the projection's input is not a concatenation of the two branches", _HINT)
@@ -294,6 +311,34 @@ def _segment_head(graph: TFLiteGraph, last: Layer, rest: List[Layer]) -> List[La
     elif first is None or first.index != pool.op.index:
         raise EdgeError(f"{graph.path.name}: the concatenation does not join the two head branches", _HINT)
     return [pool, branch, proj, rest[3]]
+
+
+def _join_split_projection(graph: TFLiteGraph, rest: List[Layer], c: int) -> List[Layer]:
+    """Our own TFLite graphs write the projection as conv(pooled) + conv(branch) (no concatenation):
+    rejoin the two 1x1 convs and their ADD into one layer whose input is the concatenation (pooled first)."""
+    branches = [ly for ly in rest[:4] if ly.shape_key == ("conv", c, HEAD_CHANNELS, 1, 1, 1, "relu")]
+    halves = [ly for ly in rest[:4] if ly.shape_key == ("conv", HEAD_CHANNELS, HEAD_CHANNELS, 1, 1, 1, "none")]
+    if len(rest) != 5 or len(branches) != 2 or len(halves) != 2:
+        return rest
+    add = next((op for op in graph.consumers(halves[0].output) if op.name == "ADD"), None)
+    if add is None or halves[1].output not in add.inputs:
+        return rest
+    pool = min(branches, key=lambda ly: ly.in_shape[1] * ly.in_shape[2])
+    on_pool = next((ly for ly in halves if _trace_back(graph, ly.op.inputs[0]) is pool.op), None)
+    if on_pool is None:
+        return rest
+    on_branch = halves[0] if on_pool is halves[1] else halves[1]
+    bias = on_pool.bias + on_branch.bias
+    act, out = _activation(graph, add)
+    users = graph.consumers(out)
+    if act == "none" and len(users) == 1 and users[0].name == "ADD":  # a separate bias add
+        const = [t for t in users[0].inputs if t != out]
+        bias = bias + graph.constant(const[0]).reshape(-1)
+        act, out = _activation(graph, users[0])
+    joined = Layer(on_branch.op, "conv", np.concatenate([on_pool.weight, on_branch.weight], axis=1),
+                   bias, 1, 1, act, on_branch.in_shape, on_branch.padding, output=out)
+    joined.joined = True  # type: ignore[attr-defined]
+    return [branches[0], branches[1], joined, rest[4]]
 
 
 def _align_corners(graph: TFLiteGraph) -> bool:
