@@ -88,9 +88,9 @@ def _from_torchvision(opts: BuildOptions, task: Task, name: str, labels: Optiona
     res = opts.resolution or 224
     model = build_model(task, 1.0, 1000, res)
     load_weights(model, path)
-    if labels is None:
-        meta = named_weights("imagenet", Task.classify)
-        labels = list(meta["labels"][1:]) if meta else None  # Google's 1001 labels minus "background"
+    if labels is None:  # Google's 1001 labels minus "background", when the built-in classifier is there
+        meta = named_weights("default", Task.classify)
+        labels = list(meta["labels"][1:]) if meta and len(meta["labels"]) == 1001 else None
     check_label_count(labels, 1000, str(opts.labels or "labels"))
     return ModelSource(model.eval(), task, 1.0, res, 1000, labels or default_labels(task.value, 1000), IMAGENET,
                        "torchvision", path, sha256_file(path), [f"using torchvision's MobileNetV2 ImageNet weights "
