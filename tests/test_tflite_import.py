@@ -116,3 +116,28 @@ def test_coral_classifier_to_pi_fp32_matches_original(coral_dir, tmp_path, cli):
                     "--labels", coral_dir / "imagenet_labels.txt", "--task", "classify", "--json"])
         theirs = json.loads(bare.stdout.splitlines()[0])
         assert ours["top"][0]["label"] == theirs["top"][0]["label"], (photo, ours["top"][:3], theirs["top"][:3])
+
+
+def test_train_init_from_tflite_keeps_padding_and_normalisation(tmp_path):
+    """``train --init FILE.tflite``: the backbone loads, the file's padding mode and normalisation carry over
+    and are saved with the weights; a build from them rebuilds the same architecture."""
+    from edgemnv2.data.synthetic import write_dataset
+    from edgemnv2.model_source import BuildOptions, resolve_source
+    from edgemnv2.models.metadata import read_metadata
+    from edgemnv2.train import TrainConfig, train
+
+    _model, path = _float_tflite(tmp_path, "classify", Padding.tf, 64)
+    data = write_dataset(tmp_path / "d", "segment", {"train": 4, "val": 0, "calib": 0}, 64, seed=1)
+    out = tmp_path / "seg.safetensors"
+    torch.set_num_threads(1)
+    train(TrainConfig(task="segment", data=str(data), out=str(out), width_mult=0.35, resolution=64, epochs=1,
+                      batch_size=4, max_steps=1, augment=False, init=str(path)))
+    meta = read_metadata(out)
+    assert meta["arch"] == {"padding": "tf", "align_corners": False}
+    assert np.allclose(meta["normalization"]["mean"], NORM.mean)
+    src = resolve_source(BuildOptions(task="segment", out=tmp_path / "b", weights=out, width_mult=0.35,
+                                      resolution=64, num_classes=5))
+    assert src.arch.padding is Padding.tf and np.allclose(src.normalization.std, NORM.std)
+    with pytest.raises(Exception, match="width 0.35, not --width-mult 1"):
+        train(TrainConfig(task="segment", data=str(data), out=str(tmp_path / "x.safetensors"), width_mult=1.0,
+                          resolution=64, epochs=1, batch_size=4, max_steps=1, init=str(path)))
