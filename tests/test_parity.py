@@ -114,3 +114,29 @@ def test_tf_padding_exports_asymmetric_conv_pads(tmp_path, opset):
     pads = [list(a.ints) for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "pads"]
     assert [0, 0, 1, 1] in pads  # top, left, bottom, right: TF SAME on an even size
     assert "Pad" not in {n.op_type for n in proto.graph.node}
+
+
+@pytest.mark.parametrize("task,res,padding", [("classify", 96, "tf"), ("segment", 128, "tf"),
+                                              ("classify", 96, "torch")], ids=str)
+def test_tflite_twin_matches_pytorch_in_both_padding_modes(tmp_path, task, res, padding):
+    """The Pi build's TF twin: plain SAME convolutions (no PAD ops) in tf mode, explicit PAD in torch mode;
+    fp32 TFLite vs PyTorch <= 1e-4 (the Pi build's parity check) either way."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("ai_edge_litert")
+    from edgemnv2.model_source import ModelSource
+    from edgemnv2.targets.pi.build import convert_float, tflite_parity
+    from edgemnv2.targets.pi.runner import TFLiteRunner
+    from edgemnv2.targets.pi.tf_twin import concrete_function
+    from edgemnv2.tasks.base import Task
+    from edgemnv2.tasks.preprocess import IMAGENET
+
+    arch = ArchOptions(Padding(padding), align_corners=task == "segment")
+    model = build_model(task, 0.35, 5, res, arch)
+    _randomise_bn(model, seed=res)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(convert_float(concrete_function(model, task, res, IMAGENET.mean, IMAGENET.std)))
+    with TFLiteRunner(path, xnnpack=False) as r:
+        ops = r.op_counts()
+    assert ("PAD" in ops) == (padding == "torch"), ops
+    src = ModelSource(model, Task(task), 0.35, res, 5, [f"c{i}" for i in range(5)], IMAGENET, "random", arch=arch)
+    assert tflite_parity(src, path)["max_abs_diff"] <= 1e-4
