@@ -58,6 +58,7 @@ class Layer:
     padding: str  # SAME | VALID
     pads: Tuple[int, int, int, int] = (0, 0, 0, 0)  # explicit PAD before it: top, bottom, left, right
     output: int = -1  # tensor index after the activation
+    joined: bool = False  # rejoined from our own split projection (its input order is already ours)
 
     @property
     def shape_key(self) -> Tuple[str, int, int, int, int, int, str]:
@@ -300,7 +301,7 @@ def _segment_head(graph: TFLiteGraph, last: Layer, rest: List[Layer]) -> List[La
                         f"{2 * HEAD_CHANNELS}->{HEAD_CHANNELS} and the 1x1 logits conv", _HINT)
     pool, branch = sorted(rest[:2], key=lambda ly: ly.in_shape[1] * ly.in_shape[2])
     proj = rest[2]
-    if getattr(proj, "joined", False):
+    if proj.joined:
         return [pool, branch, proj, rest[3]]
     concat = _trace_back(graph, proj.op.inputs[0])
     if concat is None or concat.name != "CONCATENATION" or len(concat.inputs) != 2:
@@ -336,8 +337,7 @@ def _join_split_projection(graph: TFLiteGraph, rest: List[Layer], c: int) -> Lis
         bias = bias + graph.constant(const[0]).reshape(-1)
         act, out = _activation(graph, users[0])
     joined = Layer(on_branch.op, "conv", np.concatenate([on_pool.weight, on_branch.weight], axis=1),
-                   bias, 1, 1, act, on_branch.in_shape, on_branch.padding, output=out)
-    joined.joined = True  # type: ignore[attr-defined]
+                   bias, 1, 1, act, on_branch.in_shape, on_branch.padding, output=out, joined=True)
     return [branches[0], branches[1], joined, rest[4]]
 
 
