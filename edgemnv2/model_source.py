@@ -20,6 +20,7 @@ from .tasks.preprocess import IMAGENET, Normalization
 
 __all__ = ["ModelSource", "resolve_source", "base_manifest", "default_weights"]
 
+
 @dataclass
 class ModelSource:
     model: Any  # torch.nn.Module in eval mode
