@@ -40,6 +40,7 @@ _HINT = "only MobileNetV2 classifiers and DeepLabv3-MobileNetV2 segmenters (TF-s
 _PASS_THROUGH = ("QUANTIZE", "DEQUANTIZE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RESHAPE", "TILE",
                  "BROADCAST_TO")
 HEAD_CHANNELS = 256
+_NOUN = {Task.classify: "classifier", Task.segment: "segmenter", Task.detect: "detector"}
 ASSUMED_FLOAT_NORMALIZATION = Normalization((127.5, 127.5, 127.5), (127.5, 127.5, 127.5))
 
 
@@ -151,7 +152,7 @@ def _match_backbone(graph: TFLiteGraph, layers: List[Layer], task: Task) -> Tupl
                 if i > best[0]:
                     seen = (f"layer {i + 1} ({got.op.name} '{graph.tensors[got.op.inputs[1]].name[:60]}') is "
                             f"{_describe(got.shape_key)}" if got else f"the file ends after {len(layers)} layers")
-                    best = (i, f"{graph.path.name} is not a MobileNetV2 {task.value}r of our family: {seen}; "
+                    best = (i, f"{graph.path.name} is not a MobileNetV2 {_NOUN[task]} of our family: {seen}; "
                                f"width {width:g} expects {_describe(exp)} there")
                 break
         else:

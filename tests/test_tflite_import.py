@@ -124,7 +124,7 @@ def test_train_init_from_tflite_keeps_padding_and_normalisation(tmp_path):
     from edgemnv2.data.synthetic import write_dataset
     from edgemnv2.model_source import BuildOptions, resolve_source
     from edgemnv2.models.metadata import read_metadata
-    from edgemnv2.train import TrainConfig, train
+    from edgemnv2.training.loop import TrainConfig, train
 
     _model, path = _float_tflite(tmp_path, "classify", Padding.tf, 64)
     data = write_dataset(tmp_path / "d", "segment", {"train": 4, "val": 0, "calib": 0}, 64, seed=1)
