@@ -7,8 +7,8 @@ data, Apache-2.0) with ``edgemnv2.tflite_import``, checks each against its origi
 shared photos (the agreement the build gate uses), stores the weights as fp16 safetensors when
 that keeps the results (same top-1 / masks as the fp32 import), and writes
 ``edgemnv2/weights/{imagenet_classify,voc_segment}.{safetensors,json}`` with the provenance (source
-file and sha256, licence) and the measurements. The output is deterministic: running it again on
-the same files gives the same bytes.
+file and sha256, licence) and the measurements. ``--out DIR`` writes elsewhere (to compare a rerun
+with the committed files).
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def fp16_parity(imp: ImportedModel, images: List[np.ndarray]) -> Tuple[bool, Dic
     return ok, {"images": len(images), "max_abs_diff_logits": worst, "min_argmax_agreement": min(same)}
 
 
-def import_one(coral: Path, file: str, stem: str, name: str, labels_file: str, what: str, count: int) -> None:
+def import_one(coral: Path, file: str, stem: str, name: str, labels_file: str, what: str, count: int,
+               out: Path = WEIGHTS) -> None:
     from safetensors.torch import save
 
     from edgemnv2.models.metadata import weights_metadata
@@ -117,23 +118,25 @@ def import_one(coral: Path, file: str, stem: str, name: str, labels_file: str, w
                                                  width_mult=imp.width_mult, resolution=imp.resolution,
                                                  num_classes=imp.num_classes,
                                                  normalization=imp.normalization.to_dict(), source=provenance))
-    atomic_write_bytes(WEIGHTS / f"{stem}.safetensors", body)
-    atomic_write_text(WEIGHTS / f"{stem}.json", json.dumps(meta, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / f"{stem}.safetensors", body)
+    atomic_write_text(out / f"{stem}.json", json.dumps(meta, indent=2) + "\n")
     key = "top1_agreement" if imp.task is Task.classify else "mask_miou"
     print(f"{stem}: {what}; {key} {check[key]:.3f} on {count} crops; stored {meta['storage']} "
-          f"({(WEIGHTS / f'{stem}.safetensors').stat().st_size / 2**20:.1f} MiB)")
+          f"({(out / f'{stem}.safetensors').stat().st_size / 2**20:.1f} MiB)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--coral", type=Path, default=ROOT.parent / "shared" / "data" / "coral")
     ap.add_argument("--count", type=int, default=300, help="crops to check the classifier on (segmenter: 12)")
+    ap.add_argument("--out", type=Path, default=WEIGHTS, help=f"where to write (default {WEIGHTS})")
     a = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)  # deterministic reductions
     for file, stem, name, labels, what in MODELS:
-        import_one(a.coral, file, stem, name, labels, what, a.count if stem.endswith("classify") else 12)
+        import_one(a.coral, file, stem, name, labels, what, a.count if stem.endswith("classify") else 12, a.out)
 
 
 if __name__ == "__main__":
