@@ -220,6 +220,16 @@ def _task(graph: TFLiteGraph) -> Task:
     return Task.classify if int(np.prod(shape)) == shape[-1] else Task.segment
 
 
+def _model_metadata(path: Path) -> Any:
+    """The file's TFLite Model Metadata (``edgemnv2.tflite_file``), or None."""
+    from .tflite_file import read_tflite as read_file_info
+
+    try:
+        return read_file_info(path).metadata
+    except Exception:  # metadata is optional: a file without (or with unreadable) metadata still imports
+        return None
+
+
 def _embedded_labels(path: Path, num_classes: int) -> Optional[List[str]]:
     """Labels from a TFLite metadata associated file (a zip appended to the model), if one fits."""
     try:
@@ -260,6 +270,12 @@ def import_tflite(path: str | Path, expect_task: Optional[Task] = None) -> Impor
     model = build_model(task, width, int(ncls), int(h), ArchOptions(padding, align))
     _load(model, task, layers[:used], [head] if task is Task.classify else heads)
     norm, notes = _input_normalization(graph, layers[0])
+    meta = _model_metadata(graph.path)
+    normalised_input = norm is ASSUMED_FLOAT_NORMALIZATION
+    if normalised_input and meta is not None and meta.mean and meta.std and len(meta.mean) == len(meta.std):
+        norm = Normalization(*(tuple(float(v) for v in np.broadcast_to(x, 3)) for x in (meta.mean, meta.std)))
+        notes = ["input normalisation read from the file's TFLite Model Metadata"]
+    labels = (meta.output_labels.get(0) if meta is not None else None) or _embedded_labels(graph.path, int(ncls))
     quantized = any(_integer_weights(graph, ly.op.inputs[1]) for ly in layers)
     last = graph.producer(graph.outputs[0])
     while last is not None and last.name in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE"):
@@ -267,7 +283,7 @@ def import_tflite(path: str | Path, expect_task: Optional[Task] = None) -> Impor
     kind = {"SOFTMAX": "probabilities", "ARG_MAX": "mask"}.get(last.name if last else "", "logits")
     return ImportedModel(model.eval(), task, float(width), int(h), int(ncls), norm, ArchOptions(padding, align),
                          quantized, np.dtype(graph.tensors[graph.inputs[0]].dtype).name,
-                         _embedded_labels(graph.path, int(ncls)), notes, kind, norm is ASSUMED_FLOAT_NORMALIZATION)
+                         labels if labels and len(labels) == ncls else None, notes, kind, normalised_input)
 
 
 def _integer_weights(graph: TFLiteGraph, tensor: int) -> bool:

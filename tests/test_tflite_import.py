@@ -141,3 +141,21 @@ def test_train_init_from_tflite_keeps_padding_and_normalisation(tmp_path):
     with pytest.raises(Exception, match="width 0.35, not --width-mult 1"):
         train(TrainConfig(task="segment", data=str(data), out=str(tmp_path / "x.safetensors"), width_mult=1.0,
                           resolution=64, epochs=1, batch_size=4, max_steps=1, init=str(path)))
+
+
+def test_own_pi_bundle_reimports_with_its_labels(tmp_path):
+    """A Pi bundle's model.tflite (TFLite Model Metadata with labels zipped on) imports with its labels,
+    normalisation and padding mode, and round-trips through the agreement check at 100%."""
+    from edgemnv2.build_options import BuildOptions
+    from edgemnv2.import_check import builtin_images, compare_with_tflite
+    from edgemnv2.targets.pi.build import build_pi_bundle
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"thing {i}\n" for i in range(6)))
+    build_pi_bundle(BuildOptions(task="classify", out=tmp_path / "b", target="pi", width_mult=0.35, resolution=96,
+                                 num_classes=6, labels=labels))
+    imp = import_tflite(tmp_path / "b" / "model.tflite")
+    assert imp.labels == [f"thing {i}" for i in range(6)]
+    assert imp.arch.padding is Padding.torch and imp.normalization.mean == pytest.approx((123.675, 116.28, 103.53))
+    images, _ = builtin_images(imp.task, 8)
+    assert compare_with_tflite(imp, tmp_path / "b" / "model.tflite", images)["top1_agreement"] == 1.0
