@@ -105,6 +105,7 @@ class BuildOptions:
     threads: Optional[int] = None  # for checks run during the build
     # Pi detect: TFLite_Detection_PostProcess inside the .tflite (targets/pi/ssd_postprocess.py)
     in_model_nms: bool = False
+    check_images: Optional[Path] = None  # --weights FILE.tflite: photos for the import's agreement check
 
     def __post_init__(self) -> None:
         self.task = _enum(Task, self.task, "--task")
@@ -116,7 +117,7 @@ class BuildOptions:
             raise EdgeError(f"--target {self.target.value} builds {', '.join(p.value for p in spec.precisions)}, "
                             f"not {self.precision.value}", f"use --target {' or '.join(others)} for "
                             f"{self.precision.value}")
-        for path in ("out", "weights", "onnx", "labels", "calib", "eval_data"):
+        for path in ("out", "weights", "onnx", "labels", "calib", "eval_data", "check_images"):
             value = getattr(self, path)
             if value is not None and not isinstance(value, Path):
                 setattr(self, path, Path(value))

@@ -3,8 +3,8 @@
 
 For each task: generate the synthetic dataset from its seed (``edgemnv2 data synth``), train
 (``edgemnv2 train``), build a CPU bundle from the result (``edgemnv2 build --target cpu``), evaluate it
-on the held-out ``val`` split (``edgemnv2 eval``) and publish ``edgemnv2/weights/<task>.safetensors`` +
-``<task>.json`` with the recipe and the measured metrics. Work files go to ``build/defaults/``.
+on the held-out ``val`` split (``edgemnv2 eval``) and publish ``edgemnv2/weights/shapes_<task>.safetensors`` +
+``shapes_<task>.json`` with the recipe and the measured metrics. Work files go to ``build/defaults/``.
 Every step is the public CLI, so the recipe is exactly what a user would run.
 
 Steps whose output exists are skipped (pass --force to redo); ``--stage train`` stops after training.
@@ -77,7 +77,7 @@ def measure_int8(task: str) -> None:
         "--calib-count", n, "--max-drop", "100", "--out", str(pi))
     cli("build", "--target", "jetson", "--task", task, "--precision", "int8", "--calib", str(calib / "calib"),
         "--calib-count", n, "--max-drop", "100", "--out", str(jetson))
-    meta_path = WEIGHTS / f"{task}.json"
+    meta_path = WEIGHTS / f"shapes_{task}.json"
     meta = json.loads(meta_path.read_text())
     got_pi = eval_json("--bundle", str(pi), "--data", str(data), "--split", "val")
     got_qdq = eval_json("--model", str(jetson / "model.qdq.onnx"), "--task", task, "--labels",
@@ -100,7 +100,8 @@ def main() -> int:
                     help=f"torch threads for training (default {TRAIN_THREADS}, as the published weights)")
     ap.add_argument("--work", type=Path, default=None, help=f"work folder (default {WORK})")
     ap.add_argument("--publish", type=Path, default=None,
-                    help=f"where to write <task>.safetensors/.json (default {WEIGHTS}; another folder to compare)")
+                    help=f"where to write shapes_<task>.safetensors/.json (default {WEIGHTS}; another folder "
+                    "to compare)")
     a = ap.parse_args()
     WORK = (a.work or WORK).resolve()
     WEIGHTS = (a.publish or WEIGHTS).resolve()
@@ -134,8 +135,8 @@ def main() -> int:
                            "counts": r["counts"], "held_out_split": "val"}
         meta["metrics"] = {"split": "val", "images": metrics["images"], "fp32": metrics["metrics"]}
         WEIGHTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(weights, WEIGHTS / f"{task}.safetensors")
-        (WEIGHTS / f"{task}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        shutil.copyfile(weights, WEIGHTS / f"shapes_{task}.safetensors")
+        (WEIGHTS / f"shapes_{task}.json").write_text(json.dumps(meta, indent=2) + "\n")
         print(f"{task}: {json.dumps(meta['metrics'])}", flush=True)
     return 0
 

@@ -67,11 +67,16 @@ def test_any_resolution_divisible_by_32(res):
         assert m(torch.zeros(1, 3, res, res)).shape == (1, 7)
 
 
-def test_resolution_must_be_multiple_of_32():
+def test_resolution_must_be_multiple_of_32_for_detection_only():
+    """Detection's anchor grid needs a multiple of 32; classifiers and DeepLab take any size >= 32 (513)."""
     from edgemnv2.errors import EdgeError
 
     with pytest.raises(EdgeError, match="multiple of 32"):
-        build_model("classify", 1.0, 10, 100)
+        build_model("detect", 0.35, 4, 100)
+    with pytest.raises(EdgeError, match="multiple of 32"):
+        build_model("classify", 0.35, 10, 16)
+    assert build_model("classify", 0.35, 10, 100).resolution == 100
+    assert build_model("segment", 0.35, 21, 65).resolution == 65
 
 
 def test_ssdlite_feature_maps_follow_the_paper():

@@ -56,16 +56,17 @@ def test_coral_float_model_is_trained(coral_dir: Path, coral_float) -> None:
 
 
 def test_coral_float_agrees_with_coral_int8_when_tf_padded(coral_dir: Path, tmp_path: Path) -> None:
-    """With TF's SAME padding the dequantized model agrees with Coral's own int8 model on top-1."""
+    """Imported in the tf padding mode, the dequantized model agrees with Coral's own int8 model on top-1."""
     from edgemnv2.imageio import list_images, read_rgb
     from edgemnv2.predictor import Predictor
     from edgemnv2.tasks.preprocess import InputFormat, preprocess
-    from tests.support.coral_float import CORAL_NORMALIZATION, coral_float_classifier
+    from edgemnv2.tflite_import import import_tflite
 
-    model = coral_float_classifier(coral_dir, tf_same_padding=True)
+    imp = import_tflite(coral_dir / "mobilenet_v2_1.0_224_quant.tflite")
+    assert imp.arch.padding.value == "tf"
     imgs = [read_rgb(p) for p in list_images(write_photo_folder(tmp_path, 20, seed=5, coral_dir=coral_dir))]
     with torch.no_grad():
-        ours = [int(model(torch.from_numpy(preprocess(i, InputFormat(224, 224), CORAL_NORMALIZATION))).argmax())
+        ours = [int(imp.model(torch.from_numpy(preprocess(i, InputFormat(224, 224), imp.normalization))).argmax())
                 for i in imgs]
     with Predictor.from_model(coral_dir / "mobilenet_v2_1.0_224_quant.tflite", "classify") as p:
         theirs = [p.predict(i).top[0].index for i in imgs]

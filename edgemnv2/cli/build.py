@@ -19,11 +19,19 @@ def build(
     task: Optional[Task] = typer.Option(None, "--task", help="classify, detect or segment (not with --bundle)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to write (replaced atomically)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: .safetensors or a PyTorch state "
-                                           "dict (torchvision mobilenet_v2 layout loads), or an .onnx file taken "
-                                           "as-is (cpu, jetson). Default: the built-in model, else random init "
-                                           "(said loudly)."),
+                                           "dict (torchvision mobilenet_v2 layout loads); a MobileNetV2 / "
+                                           "DeepLabv3 .tflite to import (float or int8; width, resolution, classes, "
+                                           "normalisation and padding read from it, agreement checked); a "
+                                           "built-in name: imagenet (classify), voc (segment), shapes (all tasks), "
+                                           "torchvision[-v1] (downloaded once); or an .onnx file taken as-is "
+                                           "(cpu, jetson). Default: imagenet / shapes / voc for classify / detect / "
+                                           "segment."),
+    check_images: Optional[Path] = typer.Option(None, "--check-images", help="--weights FILE.tflite: photos to "
+                                                "check the import's agreement with the original on (default: "
+                                                "--calib, else crops of scikit-image's sample photos)."),
     width_mult: Optional[float] = typer.Option(None, "--width-mult", help="Width multiplier 0.35-1.4."),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="Square input size, a multiple of 32."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Square input size (>= 32; a multiple "
+                                             "of 32 for detect)."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classes (background included for "
                                               "detect/segment). Default: from --labels or the task's default."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file, one per line."),
@@ -81,7 +89,7 @@ def build(
                         resolution=resolution, num_classes=num_classes, labels=labels, precision=precision,
                         calib=calib, calib_count=calib_count, seed=seed, eval_data=eval_data, eval_count=eval_count,
                         max_drop=max_drop, min_agreement=min_agreement, dla_core=dla_core, workspace_mb=workspace,
-                        threads=threads, in_model_nms=in_model_nms)
+                        check_images=check_images, threads=threads, in_model_nms=in_model_nms)
     _summary(out, build_bundle(opts, progress=say))
 
 

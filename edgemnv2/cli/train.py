@@ -17,12 +17,16 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (.safetensors); <out>.json holds the "
                              "metadata and <out>.ckpt the per-epoch checkpoint."),
     width_mult: float = typer.Option(0.35, "--width-mult", help="MobileNetV2 width multiplier."),
-    resolution: int = typer.Option(160, "--resolution", help="Square input size (multiple of 32)."),
+    resolution: int = typer.Option(160, "--resolution", help="Square input size (>= 32; a multiple of 32 for "
+                                   "detect)."),
     epochs: int = typer.Option(10, "--epochs", help="Passes over the training split."),
     batch_size: int = typer.Option(32, "--batch-size", help="Images per optimiser step."),
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW, warm-up then cosine)."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this checkpoint: a torchvision-layout "
-                                        "ImageNet MobileNetV2 (backbone) or an edgemnv2 model (matching tensors)."),
+                                        "ImageNet MobileNetV2 (backbone), an edgemnv2 model (matching tensors), a "
+                                        "MobileNetV2 / DeepLabv3 .tflite (imported; its padding mode and "
+                                        "normalisation carry over) or a built-in name: imagenet, voc, shapes, "
+                                        "torchvision."),
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, shuffling and augmentation."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>.ckpt if it exists."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),

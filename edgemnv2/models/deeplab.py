@@ -2,8 +2,11 @@
 
 Backbone: ``features[0..17]`` (the last 1x1 conv to 1280 is dropped, as in TF DeepLab) with the
 stride-32 stage made atrous (dilation 2). Head: image-pooling branch + 1x1 conv branch (256 each),
-concatenated, projected by a 1x1 conv to 256, then a 1x1 conv to the class logits. The exported
-graph upsamples the logits bilinearly to the input resolution, so every runtime returns
+concatenated, projected by a 1x1 conv to 256, then a 1x1 conv to the class logits: the published
+DeepLabv3-MobileNetV2 (TF DeepLab ``image_pooling``, ``aspp0``, ``concat_projection``,
+``logits/semantic``), whose weights import unchanged (``edgemnv2.tflite_import``). The exported
+graph upsamples the logits bilinearly to the input resolution (half-pixel centres, or
+``align_corners`` as TF DeepLab does: ``ArchOptions``), so every runtime returns
 ``logits[N, C, H, W]`` (NHWC on TFLite) and the numpy side only takes the argmax and resizes the
 class map to the frame.
 """
@@ -15,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .mobilenetv2 import build_features, init_weights
+from .spec import Padding
 
 __all__ = ["DeepLabV3"]
 
@@ -30,12 +34,16 @@ class DeepLabV3(nn.Module):
 
     task = "segment"
 
-    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16) -> None:
+    def __init__(self, num_classes: int = 21, width_mult: float = 1.0, output_stride: int = 16,
+                 padding: Padding = Padding.torch, align_corners: bool = False) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.width_mult = width_mult
         self.output_stride = output_stride
-        self.backbone = build_features(width_mult, output_stride=output_stride, include_last=False)
+        self.padding = Padding(padding)
+        self.align_corners = bool(align_corners)
+        self.backbone = build_features(width_mult, output_stride=output_stride, include_last=False,
+                                       padding=self.padding)
         c = self.backbone[-1].out_channels
         self.image_pool = _conv_bn_relu(c, HEAD_CHANNELS)
         self.branch = _conv_bn_relu(c, HEAD_CHANNELS)
@@ -54,4 +62,4 @@ class DeepLabV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.forward_low(x)
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners)

@@ -7,10 +7,11 @@ two stay one architecture.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from enum import Enum
+from typing import Any, Dict, List, Tuple
 
 __all__ = ["INVERTED_RESIDUAL_SETTING", "make_divisible", "BlockSpec", "backbone_blocks", "stem_channels",
-           "last_channels", "WIDTHS", "RESOLUTIONS"]
+           "last_channels", "WIDTHS", "RESOLUTIONS", "Padding", "ArchOptions", "same_pads"]
 
 # t (expansion), c (output channels), n (repeats), s (first stride): MobileNetV2 paper, Table 2.
 INVERTED_RESIDUAL_SETTING: List[Tuple[int, int, int, int]] = [
@@ -24,6 +25,47 @@ INVERTED_RESIDUAL_SETTING: List[Tuple[int, int, int, int]] = [
 ]
 WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 RESOLUTIONS = (96, 128, 160, 192, 224)
+
+
+class Padding(str, Enum):
+    """How strided convolutions pad: the two lineages of MobileNetV2 weights differ here.
+
+    ``torch``: (k - 1) // 2 * dilation on every side (torchvision and our shapes models).
+    ``tf``: TensorFlow "SAME": the total padding follows from the input size, and when it is odd the
+    extra row/column goes at the bottom/right (Google's TF-slim/Keras/TFLite weights). Stride-1
+    layers pad the same way in both modes; odd-sized inputs of stride-2 layers too.
+    """
+
+    torch = "torch"
+    tf = "tf"
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> Tuple[int, int]:
+    """TensorFlow SAME padding (before, after) of one spatial axis of ``size``."""
+    effective = (kernel - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class ArchOptions:
+    """Architecture choices beyond task, width, resolution and classes; saved with weights and bundles.
+
+    ``align_corners``: segmentation only, the final bilinear upsampling of the logits (TF DeepLab
+    uses align_corners=True; our shapes segmenter was trained with half-pixel centres).
+    """
+
+    padding: Padding = Padding.torch
+    align_corners: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"padding": self.padding.value, "align_corners": self.align_corners}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any] | None) -> ArchOptions:
+        d = d or {}
+        return cls(Padding(d.get("padding", Padding.torch.value)), bool(d.get("align_corners", False)))
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..tasks.detect import BOX_SCALES, anchors_per_location, feature_map_sizes, ssd_anchors
 from .mobilenetv2 import ConvBNReLU, build_features, init_weights
-from .spec import make_divisible
+from .spec import Padding, make_divisible
 
 __all__ = ["SSDLite", "EXTRA_DEPTHS"]
 
@@ -29,11 +29,11 @@ EXTRA_DEPTHS = (512, 256, 256, 128)
 _MAX_LOG_SCALE = math.log(1000.0 / 16)
 
 
-def _extra_block(in_ch: int, out_ch: int) -> nn.Sequential:
+def _extra_block(in_ch: int, out_ch: int, padding: Padding) -> nn.Sequential:
     mid = out_ch // 2
     return nn.Sequential(
         ConvBNReLU(in_ch, mid, kernel=1),
-        ConvBNReLU(mid, mid, stride=2, groups=mid),  # dw, stride 2
+        ConvBNReLU(mid, mid, stride=2, groups=mid, padding=padding),  # dw, stride 2
         ConvBNReLU(mid, out_ch, kernel=1),
     )
 
@@ -50,19 +50,21 @@ class SSDLite(nn.Module):
 
     task = "detect"
 
-    def __init__(self, num_classes: int = 91, width_mult: float = 1.0, resolution: int = 320) -> None:
+    def __init__(self, num_classes: int = 91, width_mult: float = 1.0, resolution: int = 320,
+                 padding: Padding = Padding.torch) -> None:
         super().__init__()
         self.num_classes = num_classes  # background included, at index 0
         self.width_mult = width_mult
         self.resolution = resolution
-        self.backbone = build_features(width_mult)
+        self.padding = Padding(padding)
+        self.backbone = build_features(width_mult, padding=self.padding)
         c1 = self.backbone[14].conv[0].out_channels  # layer_15 expansion output, stride 16
         c2 = self.backbone[18].out_channels
         depths = [make_divisible(d * width_mult, 8, min_value=16) for d in EXTRA_DEPTHS]
         self.extras = nn.ModuleList()
         in_ch = c2
         for d in depths:
-            self.extras.append(_extra_block(in_ch, d))
+            self.extras.append(_extra_block(in_ch, d, self.padding))
             in_ch = d
         channels = [c1, c2, *depths]
         self.num_anchors = anchors_per_location()

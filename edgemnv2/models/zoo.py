@@ -18,6 +18,7 @@ from torch import nn
 from ..tasks.base import Task
 from .deeplab import DeepLabV3
 from .mobilenetv2 import MobileNetV2
+from .spec import ArchOptions
 from .ssdlite import SSDLite
 
 __all__ = ["DEFAULTS", "build_model", "count_params", "count_madds", "Variant", "PAPER_VARIANTS", "model_outputs"]
@@ -35,30 +36,38 @@ def model_outputs(task: Task) -> List[str]:
     return {Task.classify: ["logits"], Task.detect: ["boxes", "scores"], Task.segment: ["logits"]}[Task(task)]
 
 
-def check_resolution(resolution: int) -> None:
+def check_resolution(resolution: int, task: Task | str | None = None) -> None:
+    """Detection needs a multiple of 32 (its anchor grid); classification and segmentation any size >= 32
+    (DeepLab's published models take 513x513)."""
     from ..errors import EdgeError
 
-    if resolution < 32 or resolution % 32:
+    if resolution < 32 or (resolution % 32 and (task is None or Task(task) is Task.detect)):
         raise EdgeError(f"resolution {resolution} is not a multiple of 32 (>= 32)",
                         "use 96, 128, 160, 192, 224, 320 or 512")
 
 
 def build_model(task: Task | str, width_mult: float | None = None, num_classes: int | None = None,
-                resolution: int | None = None) -> nn.Module:
-    """A fresh (randomly initialised) model for ``task``; ``resolution`` matters for detection anchors."""
+                resolution: int | None = None, arch: ArchOptions | None = None) -> nn.Module:
+    """A fresh (randomly initialised) model for ``task``; ``resolution`` matters for detection anchors.
+
+    ``arch`` (padding mode, segmentation upsampling) defaults to ``ArchOptions()``: torchvision's
+    symmetric padding, half-pixel upsampling. The model keeps it as ``model.arch``.
+    """
     task = Task(task)
+    arch = arch or ArchOptions()
     w0, r0, c0 = DEFAULTS[task]
     width_mult = w0 if width_mult is None else width_mult
     num_classes = c0 if num_classes is None else num_classes
     resolution = r0 if resolution is None else resolution
-    check_resolution(resolution)
+    check_resolution(resolution, task)
     if task is Task.classify:
-        model: nn.Module = MobileNetV2(num_classes, width_mult)
+        model: nn.Module = MobileNetV2(num_classes, width_mult, padding=arch.padding)
     elif task is Task.detect:
-        model = SSDLite(num_classes, width_mult, resolution)
+        model = SSDLite(num_classes, width_mult, resolution, padding=arch.padding)
     else:
-        model = DeepLabV3(num_classes, width_mult)
+        model = DeepLabV3(num_classes, width_mult, padding=arch.padding, align_corners=arch.align_corners)
     model.resolution = resolution  # type: ignore[assignment]
+    model.arch = arch  # type: ignore[assignment]
     return model.eval()
 
 

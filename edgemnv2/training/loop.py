@@ -17,6 +17,7 @@ import json
 import math
 import shlex
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -182,7 +183,7 @@ def _check_config(cfg: TrainConfig) -> Tuple[Task, Path]:
         raise EdgeError(f"--out {out} should end in .safetensors", "e.g. --out shapes_detect.safetensors")
     if out.is_dir():
         raise EdgeError(f"--out {out} is a directory", "pass a file name ending in .safetensors")
-    check_resolution(cfg.resolution)
+    check_resolution(cfg.resolution, task)
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise EdgeError("--epochs and --batch-size must be >= 1 and --lr > 0")
     if not 0.1 <= cfg.width_mult <= 2.0:
@@ -208,23 +209,30 @@ def _load_splits(cfg: TrainConfig, task: Task) -> Tuple[TrainingData, Optional[T
 def _new_run(cfg: TrainConfig, task: Task) -> _Run:
     import torch
 
+    from ..models.spec import ArchOptions
     from ..models.weights import load_weights
     from ..models.zoo import build_model
+    from ..pretrained import resolve_init
     from ..tasks.detect import feature_map_sizes, ssd_anchors
     from ..ui import say
 
-    train_data, val_data = _load_splits(cfg, task)
-    model = build_model(task, cfg.width_mult, len(train_data.labels), cfg.resolution)
-    _init_heads(model, task)
-    if cfg.init:
-        info = load_weights(model, cfg.init, backbone_only=True)
-        say(f"initialised from {cfg.init}: {info['loaded']} tensors loaded, {info['skipped']} left at random init")
+    arch, norm = ArchOptions(), IMAGENET
+    with tempfile.TemporaryDirectory(prefix="edgemnv2-init-") as tmp:
+        if cfg.init:  # a file, a .tflite (imported into tmp) or a built-in name; its padding/normalisation carry
+            init_path, arch, norm, init_note = resolve_init(cfg.init, task, cfg.width_mult, Path(tmp))
+        train_data, val_data = _load_splits(cfg, task)
+        model = build_model(task, cfg.width_mult, len(train_data.labels), cfg.resolution, arch)
+        _init_heads(model, task)
+        if cfg.init:
+            info = load_weights(model, init_path, backbone_only=True)
+            say(f"initialised from {init_note}: {info['loaded']} tensors loaded, {info['skipped']} left at random "
+                f"init ({arch.padding.value} padding, input mean {list(norm.mean)} std {list(norm.std)})")
     anchors = ssd_anchors(feature_map_sizes(cfg.resolution)) if task is Task.detect else None
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(total_steps, max(1, min(200, total_steps // 20))))
-    return _Run(cfg, task, model, opt, sched, train_data, val_data, anchors, IMAGENET, steps_per_epoch)
+    return _Run(cfg, task, model, opt, sched, train_data, val_data, anchors, norm, steps_per_epoch)
 
 
 def _resume(run: _Run, ckpt: Path) -> int:
@@ -334,6 +342,7 @@ def _metadata(run: _Run, out: Path) -> Dict[str, Any]:
         "num_classes": len(run.data.labels),
         "labels": run.data.labels,
         "normalization": run.norm.to_dict(),
+        "arch": run.model.arch.to_dict(),
         "recipe": "edgemnv2 train " + " ".join(shlex.quote(a) for a in _recipe_args(cfg)),
         "training": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed,
                      "init": Path(cfg.init).name if cfg.init else None, "steps": run.step,
@@ -353,10 +362,11 @@ def _metadata(run: _Run, out: Path) -> Dict[str, Any]:
 def _save(run: _Run, out: Path, meta: Dict[str, Any]) -> None:
     from ..fileio import atomic_write_text
     from ..labels import labels_text
+    from ..models.metadata import weights_metadata
     from ..models.weights import save_weights
 
-    keys = ("name", "task", "width_mult", "resolution", "num_classes")
-    save_weights(run.model, out, metadata={"edgemnv2": json.dumps({k: meta[k] for k in keys})})
+    keys = ("name", "task", "width_mult", "resolution", "num_classes", "normalization")
+    save_weights(run.model, out, metadata=weights_metadata(run.model, **{k: meta[k] for k in keys}))
     atomic_write_text(out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     atomic_write_text(out.with_suffix(".labels.txt"), labels_text(run.data.labels))
 

@@ -80,13 +80,14 @@ def prepare(work: Path, tasks: List[str], precisions: List[str], say: Callable[[
     made = []
     for task in tasks:
         width, res, ncls = TASKS[task]
-        use_default = default_weights(Task(task)) is not None
+        use_default = default_weights(Task(task), "shapes") is not None  # small trained models
         for prec in precisions:
             out = work / f"{task}-{prec}"
-            say(f"preparing {out.name} ({'built-in default weights' if use_default else 'random weights'})")
+            say(f"preparing {out.name} ({'built-in shapes weights' if use_default else 'random weights'})")
             opts = BuildOptions(task=Task(task), out=out, target="jetson", precision=prec, calib=calib,
                                 calib_count=12, max_drop=100.0,
-                                **({} if use_default else dict(width_mult=width, resolution=res, num_classes=ncls)))
+                                **(dict(weights=Path("shapes")) if use_default else
+                                   dict(width_mult=width, resolution=res, num_classes=ncls)))
             build_jetson_bundle(opts, progress=None)
             b = load_bundle(out)
             onnx_name = b.manifest["model"]["onnx"]["qdq" if prec == "int8" else "fp32"]

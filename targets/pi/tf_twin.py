@@ -8,9 +8,10 @@ ReLU6 networks).
 
 The graph is written with plain ``tf.nn`` ops rather than Keras layers: BatchNorm is folded into the
 convolution weights here (float64 arithmetic), every shape is static (batch 1, constant reshape
-targets: dynamic-shape ops stop XNNPACK delegation), and padding copies PyTorch exactly:
-stride-2 3x3 convolutions get an explicit symmetric ``tf.pad`` + VALID (TF's SAME would pad
-bottom/right only), stride-1 ones SAME (symmetric for odd kernels, dilated or not).
+targets: dynamic-shape ops stop XNNPACK delegation), and padding copies PyTorch exactly: in the
+``torch`` padding mode stride-2 3x3 convolutions get an explicit symmetric ``tf.pad`` + VALID (TF's
+SAME would pad bottom/right only); in the ``tf`` mode (``edgemnv2.models.spec.Padding``) they are
+plain SAME convolutions, no PAD ops; stride-1 ones are SAME in both (symmetric for odd kernels).
 
 Inputs are raw RGB pixels NHWC, float 0..255: the normalisation is the first op of the graph, so an
 int8 model can take uint8 camera pixels (input scale 1, zero point 0) without float maths on the
@@ -55,6 +56,8 @@ class _Builder:
 
     def conv(self, x: Any, conv: Any, bn: Any = None, act: Optional[str] = None,
              folded: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Any:
+        from ...models.mobilenetv2 import SameConv2d
+
         tf = self.tf
         w, b = folded if folded is not None else fold(conv, bn)
         k = conv.kernel_size[0]
@@ -63,9 +66,12 @@ class _Builder:
         depthwise = conv.groups > 1
         if depthwise and conv.groups != conv.in_channels:
             raise NotImplementedError("grouped (non-depthwise) convolutions are not used by MobileNetV2")
-        if conv.padding[0] != (k - 1) // 2 * dil:
+        tf_same = isinstance(conv, SameConv2d)
+        if not tf_same and conv.padding[0] != (k - 1) // 2 * dil:
             raise NotImplementedError(f"unexpected padding {conv.padding} for kernel {k}, dilation {dil}")
-        if k > 1 and stride > 1:
+        if tf_same:
+            padding = "SAME"  # TF's own rule: what SameConv2d reproduces in PyTorch
+        elif k > 1 and stride > 1:
             p = conv.padding[0]
             x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
             padding = "VALID"
@@ -201,6 +207,8 @@ def _segment(b: _Builder, model: Any, x: Any, resolution: int) -> List[Any]:
     y = tf.nn.conv2d(branch, wb, 1, "VALID") + tf.nn.conv2d(pooled, wp, 1, "VALID")
     y = tf.nn.relu(tf.nn.bias_add(y, bias.astype(np.float32)))
     logits = b.conv(y, model.classifier)
+    if getattr(model, "align_corners", False):  # TF DeepLab's upsampling
+        return [tf.compat.v1.image.resize_bilinear(logits, [resolution, resolution], align_corners=True)]
     # Bilinear, half-pixel centres == torch F.interpolate(align_corners=False).
     return [tf.image.resize(logits, [resolution, resolution], method="bilinear")]
 
