@@ -3,18 +3,48 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
+import time
+from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
 
 from .errors import EdgeError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "staged_dir", "sha256_file", "sha256_bytes",
-           "ensure_writable_dir"]
+           "ensure_writable_dir", "OutputKind", "check_output_dir", "is_ours", "BUNDLE_MANIFEST", "BUNDLE_KIND",
+           "DATASET_MARKER", "DATASET_KIND", "os_error"]
+
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_KIND = "edgemnv2-bundle"
+DATASET_MARKER = "dataset.json"
+DATASET_KIND = "edgemnv2-dataset"
+_SYSTEM_DIRS = ("/proc", "/sys", "/dev")
+STALE_DEAD_S = 300.0  # a staging directory whose process is gone, untouched this long, is stale
+STALE_ANY_S = 24 * 3600.0  # any staging directory untouched this long is stale (pid reused, other host)
+
+
+class OutputKind(str, Enum):
+    """What a replaced output directory must already be: ``staged_dir`` replaces only its own kind."""
+
+    bundle = "bundle"
+    dataset = "dataset"
+
+
+def os_error(e: OSError, what: str, path: str | os.PathLike | None = None) -> EdgeError:
+    """An OSError as one line that names the path (disk full says which file system filled up)."""
+    where = path if path is not None else e.filename
+    reason = e.strerror or str(e)
+    hint = ("free some space on that file system or write elsewhere" if e.errno == errno.ENOSPC else
+            "check the path and its permissions")
+    return EdgeError(f"cannot {what} {where}: {reason}" if where else f"cannot {what}: {reason}", hint)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -71,27 +101,135 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def is_ours(path: str | os.PathLike, kind: OutputKind) -> bool:
+    """True if ``path`` is a directory we wrote: a bundle (our manifest) or a dataset (our marker file)."""
+    path = Path(path)
+    if kind is OutputKind.bundle:
+        m = _read_json(path / BUNDLE_MANIFEST)
+        return isinstance(m, dict) and m.get("kind") == BUNDLE_KIND
+    m = _read_json(path / DATASET_MARKER)
+    # datasets written before the marker had its "kind" carry the generator's name
+    return isinstance(m, dict) and (m.get("kind") == DATASET_KIND or m.get("generator") == "edgemnv2.data.synthetic")
+
+
+def _within(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_output_dir(out: str | os.PathLike, kind: OutputKind = OutputKind.bundle,
+                     inputs: Optional[Mapping[str, Optional[str | os.PathLike]]] = None, flag: str = "--out") -> Path:
+    """Refuse an output directory we may not replace; returns ``out``.
+
+    Allowed: a new path, an empty directory, or a directory of ``kind`` that we wrote. Never the
+    current directory (or one holding it), a system directory, or a path equal to or holding one of
+    ``inputs`` ({"--calib": path, ...}).
+    """
+    out = Path(out)
+    full = out.resolve()
+    if _within(Path.cwd().resolve(), full):
+        what = "is the current directory" if full == Path.cwd().resolve() else "holds the current directory"
+        raise EdgeError(f"{flag} {out} {what}; refusing to replace it",
+                        f"pass a new directory, e.g. {flag} out/{kind.value}")
+    for system in _SYSTEM_DIRS:
+        if _within(full, Path(system)):
+            raise EdgeError(f"{flag} {out} is under {system}, a system directory", "write to a normal directory")
+    for name, given in (inputs or {}).items():
+        if given is None:
+            continue
+        src = Path(given).resolve()
+        if _within(src, full):
+            what = "is" if src == full else "holds"
+            raise EdgeError(f"{flag} {out} {what} the {name} input {given}; the build would delete what it reads",
+                            f"choose another {flag}")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise EdgeError(f"output path {out} exists and is not a directory", f"choose another {flag}")
+        _check_replaceable(out, kind, flag)
+    return out
+
+
+def _check_replaceable(out: Path, kind: OutputKind, flag: str) -> None:
+    try:
+        entries = sum(1 for _ in out.iterdir())
+    except OSError as e:
+        raise os_error(e, "read output directory", out) from None
+    if entries and not is_ours(out, kind):
+        noun = "an edgemnv2 bundle" if kind is OutputKind.bundle else "an edgemnv2 dataset"
+        raise EdgeError(f"{flag} {out} exists and is not {noun} ({entries} entries); refusing to replace it",
+                        f"choose a new or empty directory, or remove {out} yourself")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def clean_stale_siblings(final: Path, now: Optional[float] = None) -> None:
+    """Remove the staging leftovers of a run that was killed (SIGKILL, power cut) before it could clean up.
+
+    Only siblings named like ours (``.NAME.PID-HEX.partial``, ``.NAME.old-PID``, and the older
+    ``.NAME.HEX.partial``) whose process is gone and which were untouched for ``STALE_DEAD_S`` (or
+    any, untouched for ``STALE_ANY_S``). A previous bundle parked as ``.old-PID`` is put back if
+    ``final`` is missing (the run died between its two renames).
+    """
+    now = time.time() if now is None else now
+    name = re.escape(final.name)
+    pattern = re.compile(rf"^\.{name}\.(?:(?:(?P<pid>\d+)-)?[0-9a-f]{{12}}\.partial|old-(?P<oldpid>\d+))$")
+    try:
+        siblings = list(final.parent.iterdir())
+    except OSError:
+        return
+    for p in siblings:
+        m = pattern.match(p.name)
+        if m is None or p.is_symlink() or not p.is_dir():
+            continue
+        pid = m.group("pid") or m.group("oldpid")
+        try:
+            age = now - p.stat().st_mtime
+        except OSError:
+            continue
+        if not (age > STALE_ANY_S or (age > STALE_DEAD_S and pid is not None and not _pid_alive(int(pid)))):
+            continue
+        if m.group("oldpid") and not final.exists():
+            with contextlib.suppress(OSError):  # never delete the only copy of a previous bundle
+                os.replace(p, final)
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def staged_dir(final: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
+def staged_dir(final: str | os.PathLike, kind: OutputKind = OutputKind.bundle) -> Iterator[Path]:
     """Yield a temporary directory beside ``final``; on success it replaces ``final`` atomically.
 
-    On any exception (Ctrl-C included) the temporary directory is removed and ``final`` is left as
-    it was, so a failed build never leaves a half-written bundle.
+    ``final`` is replaced only if it is empty or a ``kind`` we wrote (``check_output_dir``). On any
+    exception (Ctrl-C included) the temporary directory is removed and ``final`` is left as it was,
+    so a failed build never leaves a half-written bundle. Leftovers of killed runs are cleaned first.
     """
     final = Path(final)
     ensure_writable_dir(final.parent if str(final.parent) else Path("."), "output directory")
-    if final.exists() and not final.is_dir():
-        raise EdgeError(f"output path {final} exists and is not a directory", "choose another --out")
-    if final.exists() and not overwrite:
-        raise EdgeError(f"output directory {final} already exists", "remove it or pass --overwrite")
+    check_output_dir(final, kind)
+    clean_stale_siblings(final)
     # The name is chosen before the directory exists, so an interrupt at any moment after mkdir is
     # cleaned up below (mkdtemp's path would only be known once it returned).
-    tmp: Optional[Path] = final.parent / f".{final.name}.{secrets.token_hex(6)}.partial"
+    tmp: Optional[Path] = final.parent / f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.partial"
     old: Optional[Path] = None
     try:
         tmp.mkdir()
         yield tmp
         if final.exists():
+            check_output_dir(final, kind)  # still ours: nothing was put there while we worked
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
         os.replace(tmp, final)

@@ -17,7 +17,8 @@ def build(
     target: Target = typer.Option(_D.target, "--target", "-t", help="Where the bundle will run: " +
                                   "; ".join(s.help() for s in TARGETS.values()) + "."),
     task: Optional[Task] = typer.Option(None, "--task", help="classify, detect or segment (not with --bundle)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to write (replaced atomically)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to write "
+                                     "(replaced atomically; only an empty one or a bundle of ours is replaced)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: .safetensors or a PyTorch state "
                                            "dict (torchvision mobilenet_v2 layout loads); a MobileNetV2 / "
                                            "DeepLabv3 .tflite to import (float or int8; width, resolution, classes, "
@@ -69,6 +70,7 @@ def build(
     """
     from ..build_options import build_bundle
     from ..errors import EdgeError
+    from ..fileio import OutputKind, check_output_dir
     from ..ui import say
 
     if bundle is not None:
@@ -85,6 +87,8 @@ def build(
     onnx_path = None
     if weights is not None and weights.suffix.lower() == ".onnx":
         onnx_path, weights = weights, None
+    check_output_dir(out, OutputKind.bundle, {"--calib": calib, "--eval": eval_data, "--weights": onnx_path or weights,
+                                              "--labels": labels})
     opts = BuildOptions(task=task, out=out, target=target, weights=weights, onnx=onnx_path, width_mult=width_mult,
                         resolution=resolution, num_classes=num_classes, labels=labels, precision=precision,
                         calib=calib, calib_count=calib_count, seed=seed, eval_data=eval_data, eval_count=eval_count,

@@ -15,7 +15,8 @@ data_app = typer.Typer(help="Dataset tools: generate the synthetic shapes datase
 def synth(
     task: Task = typer.Option(..., "--task", help="Which format to write: classify (ImageFolder), detect (COCO "
                               "JSON) or segment (PNG class masks)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Dataset directory to create (replaced if it exists)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset directory to create (replaces "
+                              "only an empty directory or a dataset this command wrote)."),
     train: int = typer.Option(2000, "--train", help="Images in the train split."),
     val: int = typer.Option(200, "--val", help="Images in the held-out val split."),
     calib: int = typer.Option(100, "--calib", help="Images in calib/ (flat folder for int8 calibration)."),

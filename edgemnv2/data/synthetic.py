@@ -13,7 +13,8 @@ Layouts written by :func:`write_dataset` (the readers in :mod:`edgemnv2.data` re
 * segment:  ``<split>/images/*.jpg`` + ``<split>/masks/*.png`` (VOC-style uint8 class index per pixel,
   0 = background) and ``labels.txt`` at the root (background first);
 * every task: ``calib/*.jpg`` (flat folder of the task's scenes for int8 calibration) and ``dataset.json``
-  (the generator's parameters, so the split can be regenerated).
+  (the generator's parameters, so the split can be regenerated; its ``kind`` marks the folder as ours,
+  which a rerun may replace).
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ def _imwrite(path: Path, rgb_or_mask: np.ndarray, quality: int = 95) -> None:
 def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, int]] = None, size: int = 160,
                   seed: int = 0, progress: bool = False) -> Path:
     """Write the synthetic dataset for ``task`` under ``out`` (staged, renamed into place on success)."""
-    from ..fileio import ensure_writable_dir, staged_dir
+    from ..fileio import DATASET_KIND, OutputKind, ensure_writable_dir, staged_dir
 
     task = Task(task)
     counts = dict(DEFAULT_SPLITS if counts is None else counts)
@@ -251,7 +252,7 @@ def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, 
     except OSError as e:
         raise EdgeError(f"cannot create {out.parent}: {e.strerror}", "choose another --out") from None
     ensure_writable_dir(out.parent, "output directory")
-    with staged_dir(out) as tmp:
+    with staged_dir(out, OutputKind.dataset) as tmp:
         coco: Dict[str, dict] = {}
         for split in SPLITS:
             if counts.get(split, 0) <= 0:
@@ -300,9 +301,9 @@ def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, 
                 (tmp / split / "annotations.json").write_text(json.dumps(c))
         labels = list(CLASSES) if task is Task.classify else ["background", *CLASSES]
         (tmp / "labels.txt").write_text("".join(f"{n}\n" for n in labels))
-        (tmp / "dataset.json").write_text(json.dumps({
-            "generator": "edgemnv2.data.synthetic", "task": task.value, "seed": seed, "size": size,
-            "counts": counts, "classes": list(CLASSES), "labels": labels,
+        (tmp / "dataset.json").write_text(json.dumps({  # also the marker that lets a rerun replace it
+            "kind": DATASET_KIND, "generator": "edgemnv2.data.synthetic", "task": task.value, "seed": seed,
+            "size": size, "counts": counts, "classes": list(CLASSES), "labels": labels,
             "regenerate": f"edgemnv2 data synth --task {task.value} --out DIR --seed {seed} --size {size} "
                           + " ".join(f"--{k} {v}" for k, v in counts.items())}, indent=2))
     return out
