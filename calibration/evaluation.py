@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import EdgeError
+from ..finite import check_finite_outputs
 from ..metrics import ConfusionMatrix, DetGroundTruth, DetPrediction, coco_map
 from ..tasks.base import Task
 
@@ -184,6 +185,13 @@ def _detect(ref: List[Any], test: List[Any], targets: Optional[Sequence[Any]]) -
     return Comparison(out, "agreement", len(rp), agree, resamples=300)
 
 
+def _checked_predict(predictor: Any, image: np.ndarray, what: str) -> Any:
+    """predict, refusing NaN/Inf raw outputs (at task level they would vanish below a threshold)."""
+    raw = predictor.infer(predictor.preprocess(image))
+    check_finite_outputs(raw, what)
+    return predictor.postprocess(raw, image.shape[:2])
+
+
 def compare(task: Task | str, ref_predictor: Any, test_predictor: Any, images: Sequence[np.ndarray],
             targets: Optional[Sequence[Any]] = None) -> Comparison:
     """Run both (activated) predictors on ``images`` (RGB uint8) and compare them in task terms.
@@ -200,8 +208,8 @@ def compare(task: Task | str, ref_predictor: Any, test_predictor: Any, images: S
 
         for p in (ref_predictor, test_predictor):
             p.detect_options = dataclasses.replace(p.detect_options, score_threshold=EVAL_SCORE_THRESHOLD)
-    ref = [ref_predictor.predict(img) for img in images]
-    test = [test_predictor.predict(img) for img in images]
+    ref = [_checked_predict(ref_predictor, img, "reference model") for img in images]
+    test = [_checked_predict(test_predictor, img, "quantized model") for img in images]
     if task is Task.classify:
         out = _classify(ref, test, targets)
     elif task is Task.segment:

@@ -154,7 +154,7 @@ def resolve_source(opts: BuildOptions) -> ModelSource:
         notes.append(f"using the built-in {'default ' if name is None else ''}{task.value} model "
                      f"({dflt.get('name', wpath.name)})")
     elif opts.weights is not None:
-        load_weights(model, opts.weights)
+        notes += load_weights(model, opts.weights)["notes"]
         origin, wpath = "weights", Path(opts.weights)
     else:
         origin, wpath = "random", None

@@ -52,10 +52,12 @@ def predict(
     labels), the op producing each output (softmax or logits, SSD post-processing), the ONNX graph.
     Without metadata, quantized inputs get raw pixels and float inputs ImageNet normalisation unless
     --mean/--std or --input-range say otherwise. --json says which rule decided ("semantics").
-    Exits 1 if any image could not be read (the others are still done).
+    Exits 1 if any image could not be read or gave NaN/Inf outputs (the others are still done;
+    JSON writes such scores as null).
     """
     from ..errors import EdgeError
     from ..fileio import atomic_write_bytes, ensure_writable_dir
+    from ..finite import json_safe, nonfinite
     from ..imageio import read_rgb
     from ..model_io import overrides
     from ..predictor import Predictor
@@ -87,14 +89,21 @@ def predict(
                 err_console().print(f"[bold red]error:[/bold red] {e}", soft_wrap=True, highlight=False)
                 failed += 1
                 continue
-            result = predictor.predict(rgb)
+            raw = predictor.infer(predictor.preprocess(rgb))
+            bad = nonfinite(raw)
+            if bad is not None:  # NaN scores would print as "nan" and make --json invalid: null, said, exit 1
+                err_console().print(f"[bold yellow]warning:[/bold yellow] {path}: output '{bad[0]}' holds NaN/Inf "
+                                    f"({bad[1]} of {bad[2]} values); such scores are written as null",
+                                    soft_wrap=True, highlight=False, markup=True)
+                failed += 1
+            result = predictor.postprocess(raw, rgb.shape[:2])
             if mask_out is not None and result.mask is not None:
                 import cv2
 
                 ok, png = cv2.imencode(".png", result.mask)
                 atomic_write_bytes(mask_out / f"{path.stem}.png", png.tobytes())
             if as_json:
-                typer.echo(json.dumps(result.to_json(str(path), semantics=True)))
+                typer.echo(json.dumps(json_safe(result.to_json(str(path), semantics=True))[0], allow_nan=False))
             else:
                 _print_human(path, result)
     if failed:

@@ -8,9 +8,10 @@ and segmentation backbones. Mismatches name the first offending tensor and both 
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
-from typing import Dict, Mapping
+from typing import Dict, List, Mapping
 
 import torch
 from torch import nn
@@ -49,12 +50,10 @@ def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise EdgeError(f"cannot read weights file {path}: corrupt or not a PyTorch checkpoint ({msg[:160]})",
+        raise EdgeError(f"cannot read weights file {path}: corrupt or not a PyTorch checkpoint ({_reason(e)})",
                         _HINT) from None
     except Exception as e:  # pickle.UnpicklingError for objects that weights_only refuses
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise EdgeError(f"refusing to unpickle {path}: it holds objects other than tensors ({msg[:120]})",
+        raise EdgeError(f"refusing to unpickle {path}: it holds objects other than tensors ({_reason(e)})",
                         _HINT) from None
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "model_state_dict"):
@@ -65,6 +64,23 @@ def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
         raise EdgeError(f"{path} is not a state dict (expected a mapping of names to tensors, got "
                         f"{type(obj).__name__})", _HINT)
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def _reason(e: Exception, limit: int = 200) -> str:
+    """The informative part of a torch.load error in whole sentences (never cut mid-word)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    marker = "WeightsUnpickler error:"  # torch's weights_only refusal: the reason follows its boilerplate
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    text = " ".join(text.split())
+    if not text:
+        return type(e).__name__
+    out = ""
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if out and len(out) + len(sentence) + 1 > limit:
+            break
+        out = f"{out} {sentence}".strip()
+    return out.rstrip(".")
 
 
 def _adapt_prefixes(sd: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
@@ -78,7 +94,8 @@ def _adapt_prefixes(sd: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, 
 def load_weights(model: nn.Module, path: str | os.PathLike, backbone_only: bool = False) -> Dict[str, int]:
     """Load ``path`` into ``model`` strictly; with ``backbone_only`` the head may differ (fine-tuning).
 
-    Returns {"loaded": n, "skipped": m}. Raises EdgeError naming the first mismatching tensor.
+    Returns {"loaded": n, "skipped": m, "notes": [dtype conversions]}. Raises EdgeError naming the first
+    mismatching tensor, the first holding NaN/Inf, or one of another kind (integer vs float).
     """
     sd = _adapt_prefixes(read_state_dict(path), model)
     target = model.state_dict()
@@ -102,8 +119,29 @@ def load_weights(model: nn.Module, path: str | os.PathLike, backbone_only: bool 
                         f"(shape {tuple(sd[extra[0]].shape)}) that the model does not have",
                         "check the task and --width-mult")
     usable = {k: v for k, v in sd.items() if k in target and tuple(v.shape) == tuple(target[k].shape)}
+    notes = _check_values(usable, target, Path(path).name)
     model.load_state_dict(usable, strict=not backbone_only)
-    return {"loaded": len(usable), "skipped": skipped}
+    return {"loaded": len(usable), "skipped": skipped, "notes": notes}
+
+
+def _check_values(sd: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], name: str) -> List[str]:
+    """Refuse NaN/Inf and tensors of another kind (integer vs float); a float precision change is a note."""
+    cast: Dict[str, str] = {}
+    for key, t in sd.items():
+        want = target[key].dtype
+        if t.dtype.is_floating_point != want.is_floating_point or t.dtype.is_complex:
+            raise EdgeError(f"checkpoint {name}: tensor '{key}' is {str(t.dtype).removeprefix('torch.')} but the "
+                            f"model's is {str(want).removeprefix('torch.')}", "save the checkpoint's float "
+                            "parameters as floats (torch.save(model.state_dict()))")
+        if t.dtype.is_floating_point:
+            bad = int(t.numel() - torch.isfinite(t).sum())
+            if bad:
+                raise EdgeError(f"checkpoint {name}: tensor '{key}' holds NaN/Inf ({bad} of {t.numel()} values)",
+                                "the checkpoint is corrupt or training diverged; use an earlier checkpoint")
+        if t.dtype != want:
+            cast.setdefault(str(t.dtype).removeprefix("torch."), key)
+    return [f"checkpoint {name}: {dtype} tensors (e.g. '{key}') are converted to the model's float32"
+            for dtype, key in cast.items()]
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, metadata: Dict[str, str] | None = None) -> None:

@@ -10,6 +10,7 @@ from ...build_options import BuildOptions, Precision
 from ...bundle import write_manifest
 from ...export import OPSET_FOR_TARGET, export_onnx
 from ...fileio import atomic_write_text, staged_dir
+from ...finite import check_finite_outputs, max_abs_diff
 from ...labels import labels_text
 from ...model_source import ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
 from ...models.zoo import model_outputs
@@ -42,7 +43,7 @@ def onnx_parity(src: ModelSource, onnx_path, n: int = 2, seed: int = 0) -> Dict[
                 ref = src.model(torch.from_numpy(x))
             ref = ref if isinstance(ref, (tuple, list)) else (ref,)
             for name, r in zip(names, ref):
-                worst = max(worst, float(np.abs(got[name] - r.numpy()).max()))
+                worst = max(worst, max_abs_diff(got[name], r.numpy(), "ONNX Runtime parity check", name))
     return {"reference": "pytorch", "runtime": "onnxruntime", "inputs": n, "max_abs_diff": worst}
 
 
@@ -82,7 +83,7 @@ def _build_from_onnx(opts: BuildOptions, say: Callable[[str], None]) -> Dict[str
         atomic_write_text(tmp / "labels.txt", labels_text(labels))
         with OnnxRuntimeRunner(tmp / "model.onnx") as runner:  # it must load and run
             x = np.zeros(input_spec["shape"], np.float32)
-            runner.infer({input_spec["name"]: x})
+            check_finite_outputs(runner.infer({input_spec["name"]: x}), f"{opts.onnx.name} on a zero image")
         res = input_spec["shape"][2] if input_spec["layout"] == "NCHW" else input_spec["shape"][1]
         manifest = {
             "task": opts.task.value, "target": "cpu",

@@ -21,6 +21,7 @@ from ...build_options import BuildOptions, Precision
 from ...bundle import write_manifest
 from ...errors import EdgeError
 from ...fileio import atomic_write_bytes, atomic_write_text, sha256_file, staged_dir
+from ...finite import max_abs_diff
 from ...model_source import ModelSource, base_manifest, onnx_input_spec, onnx_output_specs, resolve_source
 from ...sysinfo import library_versions
 from .engine import (
@@ -122,7 +123,7 @@ def _ort_agreement(ref: Path, test: Path, n: int = 2, seed: int = 0) -> Dict[str
             x = rng.standard_normal(spec.shape).astype(np.float32)
             ra, rb = a.infer({spec.name: x}), b.infer({spec.name: x})
             for k in ra:
-                worst = max(worst, float(np.abs(ra[k].astype(np.float64) - rb[k].astype(np.float64)).max()))
+                worst = max(worst, max_abs_diff(rb[k], ra[k], f"{test.name} vs {ref.name}", k))
     return {"reference": ref.name, "test": test.name, "runtime": "onnxruntime", "inputs": n, "max_abs_diff": worst}
 
 

@@ -25,6 +25,7 @@ from ...build_options import BuildOptions, Precision
 from ...bundle import write_manifest
 from ...errors import EdgeError, MissingDependency
 from ...fileio import atomic_write_bytes, atomic_write_text, staged_dir
+from ...finite import max_abs_diff
 from ...labels import labels_text
 from ...model_source import ModelSource, base_manifest, onnx_output_specs, resolve_source
 from ...sysinfo import library_versions
@@ -95,7 +96,7 @@ def tflite_parity(src: ModelSource, tflite_path: Path, n: int = 2, seed: int = 0
             px = rng.integers(0, 256, (1, r, r, 3)).astype(np.float32)
             got = runner.infer({spec.name: px})
             for name, ref in zip(names, _torch_reference(src, px)):
-                worst[name] = max(worst.get(name, 0.0), float(np.abs(got[name].astype(np.float32) - ref).max()))
+                worst[name] = max(worst.get(name, 0.0), max_abs_diff(got[name], ref, "TFLite parity check", name))
         desc = runner.describe()
     return {"reference": "pytorch", "runtime": f"{desc['runtime']} {desc['version']}", "inputs": n,
             "max_abs_diff": max(worst.values()), "per_output": worst}
