@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import numpy as np
 
 from ..errors import EdgeError, MissingDependency
+from ..fileio import default_mode, write_failure
 from ..tasks.preprocess import InputFormat, Normalization, preprocess
 
 __all__ = ["QDQ_EXTRA_OPTIONS", "qdq_options", "ImageReader", "quantize_qdq", "CALIBRATION_METHODS"]
@@ -130,6 +131,7 @@ def quantize_qdq(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, imag
     opts = qdq_options(calibrate_method)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp.onnx", dir=out_path.parent)
+    os.fchmod(fd, default_mode())  # mkstemp makes 0600; the bundle's other files are 0644
     os.close(fd)
     try:
         root = logging.getLogger()  # quantize_static logs a "consider pre-processing" WARNING on the root logger
@@ -142,9 +144,11 @@ def quantize_qdq(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, imag
         qmodel = onnx.load(tmp)
         onnx.checker.check_model(qmodel)
         os.replace(tmp, out_path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) or type(e).__name__ == "DecodeError":  # a full disk truncates files
+            raise write_failure(e, "the int8 Q/DQ model", out_path.parent) from None
         raise
     ops = [n.op_type for n in qmodel.graph.node]
     opset = next((o.version for o in qmodel.opset_import if o.domain in ("", "ai.onnx")), None)

@@ -20,7 +20,7 @@ from .errors import EdgeError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "staged_dir", "sha256_file", "sha256_bytes",
            "ensure_writable_dir", "OutputKind", "check_output_dir", "is_ours", "BUNDLE_MANIFEST", "BUNDLE_KIND",
-           "DATASET_MARKER", "DATASET_KIND", "os_error"]
+           "DATASET_MARKER", "DATASET_KIND", "os_error", "default_mode", "write_failure"]
 
 BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_KIND = "edgemnv2-bundle"
@@ -42,8 +42,8 @@ def os_error(e: OSError, what: str, path: str | os.PathLike | None = None) -> Ed
     """An OSError as one line that names the path (disk full says which file system filled up)."""
     where = path if path is not None else e.filename
     reason = e.strerror or str(e)
-    hint = ("free some space on that file system or write elsewhere" if e.errno == errno.ENOSPC else
-            "check the path and its permissions")
+    hint = ("free some space on that file system (or raise the file-size limit) or write elsewhere"
+            if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else "check the path and its permissions")
     return EdgeError(f"cannot {what} {where}: {reason}" if where else f"cannot {what}: {reason}", hint)
 
 
@@ -73,6 +73,24 @@ def ensure_writable_dir(path: Path, what: str = "output directory") -> Path:
     return path
 
 
+def write_failure(e: BaseException, what: str, out_dir: str | os.PathLike) -> EdgeError:
+    """A write that failed, or whose file read back truncated (a full disk, a file-size limit), as one line
+    naming where it wrote (temporary files and the output directory) and their free space."""
+    places = []
+    for label, d in (("temporary files", Path(tempfile.gettempdir())), ("output", Path(out_dir))):
+        with contextlib.suppress(OSError):
+            places.append(f"{label} in {d}: {shutil.disk_usage(d).free / 1e6:.0f} MB free")
+    reason = (e.strerror if isinstance(e, OSError) and e.strerror else
+              f"the file read back is truncated ({type(e).__name__})")
+    return EdgeError(f"cannot write {what}: {reason} ({'; '.join(places)})",
+                     "free some space (TMPDIR chooses where temporary files go) or write elsewhere")
+
+
+def default_mode() -> int:
+    """The mode a plainly created file gets (0644 under the usual umask); mkstemp's 0600 is not it."""
+    return 0o666 & ~_umask()
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -83,7 +101,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)
     ensure_writable_dir(path.parent if str(path.parent) else Path("."), "output directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise os_error(e, "write", path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
@@ -91,9 +112,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, file too large: say which file
+            raise os_error(e, "write", path) from None
         raise
 
 

@@ -99,6 +99,22 @@ def _from_torchvision(opts: BuildOptions, task: Task, name: str, labels: Optiona
                        provenance={"weights_name": name, "license": "BSD-3-Clause (torchvision)"})
 
 
+RESOLUTION_RANGE = (32, 1024)  # multiples of 32; the paper's models take 96 to 224
+MAX_CLASSES = {Task.classify: 25000, Task.detect: 2000, Task.segment: 2000}  # ImageNet-21k; LVIS + background
+
+
+def check_architecture(task: Task, resolution: int, num_classes: int) -> None:
+    """Refuse sizes the models cannot take (or could not fit in memory) before torch sees them."""
+    lo, hi = RESOLUTION_RANGE
+    if not lo <= resolution <= hi or resolution % 32:
+        raise EdgeError(f"--resolution {resolution} is not a multiple of 32 from {lo} to {hi}",
+                        "use e.g. 96, 128, 160, 192 or 224 (the paper's sizes), up to 1024")
+    if not 2 <= num_classes <= MAX_CLASSES[task]:
+        bg = " (background included)" if task is not Task.classify else ""
+        raise EdgeError(f"--num-classes {num_classes} is out of range for {task.value}{bg}",
+                        f"use 2 to {MAX_CLASSES[task]}")
+
+
 def resolve_source(opts: BuildOptions) -> ModelSource:
     """Build the PyTorch model for ``opts`` and load its weights (or say loudly that it is random).
 
@@ -143,6 +159,7 @@ def resolve_source(opts: BuildOptions) -> ModelSource:
             norm = Normalization.from_dict(saved) if saved else IMAGENET
     if not 0.1 <= width <= 2.0:
         raise EdgeError(f"--width-mult {width} is out of range", "use 0.35 to 1.4")
+    check_architecture(task, res, ncls)
     check_label_count(labels, ncls, str(opts.labels or "labels"))
     model = build_model(task, width, ncls, res, arch)
     notes: List[str] = []

@@ -33,6 +33,8 @@ def synth(
         train, val, calib = count, max(count // 10, 1), max(count // 20, 1)
     if min(train, val, calib) < 0:
         raise EdgeError("split sizes must be >= 0")
+    if not 32 <= size <= 4096:
+        raise EdgeError(f"--size {size} is out of range", "use 32 to 4096 pixels (default 160)")
     write_dataset(out, task, {"train": train, "val": val, "calib": calib}, size, seed, progress=True)
     say(f"wrote {task.value} dataset to {out} (train {train}, val {val}, calib {calib}; seed {seed})")
 

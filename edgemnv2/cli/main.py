@@ -6,6 +6,7 @@ EDGEMNV2_DEBUG=1 is set. Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupt
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import List, Optional
@@ -64,6 +65,9 @@ def _register() -> None:
 _register()
 
 
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
+
+
 def _error(message: str, code: int = 1) -> int:
     from ..ui import err_console
 
@@ -72,13 +76,17 @@ def _error(message: str, code: int = 1) -> int:
 
 
 def _sigterm_as_interrupt() -> None:
-    """SIGTERM unwinds like Ctrl-C, so builds remove their temporary directories and files get finalised."""
+    """SIGTERM unwinds like Ctrl-C, so builds remove their temporary directories and files get finalised.
+
+    Ctrl-C raises KeyboardInterrupt again (``edgemnv2.__main__`` exits quietly on it during start-up).
+    """
     import signal
 
     def _raise(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _raise)
     except ValueError:  # not the main thread (e.g. called from a test harness thread)
         pass
@@ -123,6 +131,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _error("interrupted (nothing half-written was left behind)", 130)
     except BrokenPipeError:
         return 0
+    except OSError as e:  # the environment (disk full, permissions), not a bug: name the path when known
+        if debug:
+            raise
+        from rich.markup import escape
+
+        from ..fileio import os_error
+
+        return _error(escape(str(os_error(e, "write" if e.errno in _WRITE_ERRNOS else "access"))))
     except Exception as e:  # an unexpected failure: still one line unless --debug
         if debug:
             raise
