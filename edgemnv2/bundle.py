@@ -14,21 +14,21 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
 from .errors import EdgeError
-from .fileio import atomic_write_text, sha256_file
-from .labels import read_labels
+from .fileio import BUNDLE_KIND, BUNDLE_MANIFEST, atomic_write_text, sha256_file
+from .labels import class_count, read_labels
 from .sysinfo import now_iso
 from .tasks.base import Task
 from .tasks.preprocess import Normalization
 
-__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "is_bundle"]
+__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "is_bundle", "check_model_matches"]
 
 SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-KIND = "edgemnv2-bundle"
+MANIFEST = BUNDLE_MANIFEST
+KIND = BUNDLE_KIND
 _REQUIRED = ("schema_version", "task", "target", "precision", "model", "input", "outputs", "files")
 MODEL_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".engine": "tensorrt", ".plan": "tensorrt"}
 
@@ -205,4 +205,23 @@ def load_bundle(path: str | os.PathLike, verify_hashes: bool = True) -> Bundle:
     labels = None
     if manifest.get("labels_file"):
         labels = read_labels(_safe_path(root, manifest["labels_file"]))
+        n = manifest.get("num_classes")
+        if isinstance(n, int) and len(labels) != n:
+            raise EdgeError(f"bundle {root}: {manifest['labels_file']} has {len(labels)} labels but the manifest "
+                            f"says {n} classes", rebuild)
     return Bundle(root, manifest, labels)
+
+
+def check_model_matches(manifest: Dict[str, Any], name: str, input_shape: Sequence[int],
+                        output_shapes: Sequence[Sequence[int]]) -> None:
+    """The model file must be the one the manifest describes: its input size and its class count."""
+    hint = "rebuild the bundle with edgemnv2 build (the model file and manifest.json do not belong together)"
+    recorded = (manifest.get("input") or {}).get("shape")
+    if isinstance(recorded, list) and len(recorded) == len(input_shape) and any(
+            d >= 0 and d != r for d, r in zip(input_shape, recorded)):
+        raise EdgeError(f"{name} takes input {list(input_shape)} but the manifest says {recorded}", hint)
+    n = manifest.get("num_classes")
+    outs = manifest.get("outputs") or [{}]
+    got = class_count(Task(manifest["task"]), output_shapes, outs[0].get("layout") if len(outs) == 1 else None)
+    if isinstance(n, int) and got is not None and got != n:
+        raise EdgeError(f"{name} outputs {got} classes but the manifest says {n}", hint)

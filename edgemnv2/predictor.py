@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .bundle import Bundle, load_bundle
+from .bundle import Bundle, check_model_matches, load_bundle
 from .errors import EdgeError
-from .labels import read_labels
+from .labels import class_count, fit_labels, read_labels
 from .model_io import SSD_OUTPUTS, IOOverrides, ModelIO, OutputKind, Rule
 from .tasks import classify, detect, segment
 from .tasks.base import Task, dequantize, looks_like_probabilities
@@ -101,6 +101,7 @@ class Predictor:
         self.detect_options = detect_options or DetectOptions.from_manifest(self.manifest, score_threshold,
                                                                             iou_threshold)
         self.input_format: Optional[InputFormat] = None
+        self.notes: List[str] = []  # said to the user once activated (e.g. a label offset applied)
         self._input_name = ""
         self._label_offset = io.boxes.label_offset
 
@@ -113,7 +114,7 @@ class Predictor:
     @classmethod
     def from_bundle(cls, bundle: Bundle | str | os.PathLike, threads: Optional[int] = None,
                     overrides: Optional[IOOverrides] = None, **kw: Any) -> Predictor:
-        from .targets.registry import open_runner
+        from .targets.registry import open_bundle_runner
 
         if overrides is not None and overrides != IOOverrides():
             raise EdgeError("the input/output options (--mean, --std, --input-range, --resolution, --outputs, "
@@ -123,10 +124,7 @@ class Predictor:
             from .targets.jetson.engine import pending_engine_error
 
             raise pending_engine_error(b.root, b.manifest["model"]["file"])
-        runner_kw = dict(kw.pop("runner_kw", {}) or {})
-        if b.model_format == "tensorrt":
-            runner_kw.setdefault("manifest", b.manifest)
-        runner = open_runner(b.model_path, threads=threads, **runner_kw)
+        runner = open_bundle_runner(b, threads=threads, **(kw.pop("runner_kw", {}) or {}))
         return cls(runner, b.task, b.labels, b.normalization, b.manifest, io=ModelIO.from_manifest(b.manifest), **kw)
 
     @classmethod
@@ -189,6 +187,20 @@ class Predictor:
             self.io = replace(self.io, input=replace(self.io.input, norm_rule=rule))
         self.io = resolve_outputs(self.io, self.runner.output_specs(), name)
         self._semantics = self.io.describe()
+        self._check_classes()
+
+    def _check_classes(self) -> None:
+        """A bundle's model file must be the one its manifest describes, and labels must fit its classes."""
+        shapes = [tuple(o.shape) for o in self.runner.output_specs()]
+        name = self.runner.path.name
+        if self.manifest.get("num_classes") is not None:
+            check_model_matches(self.manifest, name, self.runner.input_specs()[0].shape, shapes)
+        layout = self.io.outputs[0].layout.value if len(self.io.outputs) == 1 and self.io.outputs[0].layout else None
+        n = class_count(self.task, shapes, layout)
+        if self.labels is not None and n is not None:
+            offset_ok = self.task is not Task.detect or self.io.boxes.background  # no background column: exact
+            self.labels, note = fit_labels(self.labels, n, "the labels file", offset_ok)
+            self.notes += [note] if note else []
 
     def _fixed_size(self, fmt: InputFormat, shape: Tuple[int, ...], input_name: str
                     ) -> Tuple[InputFormat, Tuple[int, ...]]:

@@ -1,4 +1,7 @@
-"""Which runner opens a model file: a table of runtimes, each imported only when it is used.
+"""Which runner opens a model: a table of runtimes, each imported only when it is used.
+
+A bundle's runner is chosen by its manifest (target and model format, with the model file's suffix
+checked against them); a bare model file's by its suffix.
 
 The runners never import this module, so there is no cycle between the protocol (``base``) and
 the runtimes.
@@ -8,12 +11,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from ..errors import EdgeError
 from .base import Runner
 
-__all__ = ["open_runner", "RUNTIME_FOR_SUFFIX"]
+if TYPE_CHECKING:
+    from ..bundle import Bundle
+
+__all__ = ["open_runner", "open_bundle_runner", "RUNTIME_FOR_SUFFIX", "FORMAT_FOR_TARGET"]
 
 
 def _onnx(path: Path, threads: Optional[int], **kw: Any) -> Runner:
@@ -40,6 +46,10 @@ RUNTIME_FOR_SUFFIX: Dict[str, Callable[..., Runner]] = {
     ".engine": _tensorrt,
     ".plan": _tensorrt,
 }
+RUNTIME_FOR_FORMAT: Dict[str, Callable[..., Runner]] = {"onnx": _onnx, "tflite": _tflite, "tensorrt": _tensorrt}
+FORMAT_FOR_TARGET: Dict[str, str] = {"cpu": "onnx", "pi": "tflite", "jetson": "tensorrt"}
+SUFFIXES_FOR_FORMAT: Dict[str, Tuple[str, ...]] = {"onnx": (".onnx",), "tflite": (".tflite",),
+                                                  "tensorrt": (".engine", ".plan")}
 
 
 def open_runner(path: str | os.PathLike, threads: Optional[int] = None, **kw: Any) -> Runner:
@@ -54,3 +64,24 @@ def open_runner(path: str | os.PathLike, threads: Optional[int] = None, **kw: An
         raise EdgeError(f"unsupported model file type '{path.suffix}' for {path.name}",
                         "pass a .onnx, .tflite or .engine file")
     return factory(path, threads, **kw)
+
+
+def open_bundle_runner(bundle: Bundle, threads: Optional[int] = None, **kw: Any) -> Runner:
+    """A (not yet activated) runner for a bundle's model, chosen by the manifest's target and format.
+
+    A manifest whose target, format and model file disagree (e.g. a Pi bundle relabelled
+    ``target: jetson``) is refused rather than run on whatever runtime the suffix suggests.
+    """
+    hint = "rebuild the bundle with edgemnv2 build (manifest.json does not describe its model file)"
+    target, fmt, path = bundle.target, bundle.model_format, bundle.model_path
+    if target not in FORMAT_FOR_TARGET:
+        raise EdgeError(f"bundle {bundle.root}: unknown target {target!r}", f"use {', '.join(FORMAT_FOR_TARGET)}")
+    if fmt != FORMAT_FOR_TARGET[target]:
+        raise EdgeError(f"bundle {bundle.root}: target {target} runs {FORMAT_FOR_TARGET[target]} models, but the "
+                        f"manifest's model format is {fmt!r}", hint)
+    if path.suffix.lower() not in SUFFIXES_FOR_FORMAT[fmt]:
+        raise EdgeError(f"bundle {bundle.root}: model file {path.name} is not a {fmt} file "
+                        f"({'/'.join(SUFFIXES_FOR_FORMAT[fmt])}), though the manifest says so", hint)
+    if fmt == "tensorrt":
+        kw.setdefault("manifest", bundle.manifest)
+    return RUNTIME_FOR_FORMAT[fmt](path, threads, **kw)

@@ -82,6 +82,8 @@ def predict(
         mask_out.mkdir(parents=True, exist_ok=True)
     failed = 0
     with predictor:
+        for note in predictor.notes:
+            err_console().print(f"[bold yellow]warning:[/bold yellow] {note}", soft_wrap=True, highlight=False)
         for path in images:
             try:
                 rgb = read_rgb(path)
