@@ -18,6 +18,7 @@ What it checks (from NVIDIA's docs on explicit quantization and onnx-tensorrt's 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -216,3 +217,35 @@ def require_conformant(model: Any, trt_version: Any = "8.5", what: str = "") -> 
         raise EdgeError(f"{label} is not in the form TensorRT {rep.trt_version} accepts: {rep.problems[0]}{more}",
                         "rebuild the bundle with this edgemnv2 (edgemnv2 build --target jetson ...)")
     return rep
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m edgemnv2.calibration.qdq_check MODEL.onnx [--trt 8.5] [--json]``: 0 conformant, 1 not."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m edgemnv2.calibration.qdq_check",
+                                 description="Check that an ONNX file (fp32, fp16 or Q/DQ int8) is in the form "
+                                             "TensorRT's ONNX parser accepts.")
+    ap.add_argument("model", help="the .onnx file")
+    ap.add_argument("--trt", default="8.5", help="TensorRT version to check against (default 8.5, JetPack 5)")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = ap.parse_args(argv)
+    try:
+        rep = check_onnx_for_tensorrt(args.model, args.trt)
+    except EdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(dict(rep.to_dict(), path=str(args.model))))
+    else:
+        print(f"{args.model}: {'conforms to' if rep.ok else 'does NOT conform to'} TensorRT {rep.trt_version} "
+              f"(opset {rep.opset} <= {rep.max_opset}; {rep.quantize_nodes} Q / {rep.dequantize_nodes} DQ, "
+              f"{rep.per_channel} per-channel)")
+        for problem in rep.problems:
+            print(f"  - {problem}")
+    return 0 if rep.ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -48,9 +48,9 @@ def test_predict_detect_schema_in_pixels(cpu_bundles, tmp_path):
     d = json.loads(r.stdout)
     assert set(d) == {"image", "task", "detections", "semantics"} and d["detections"]
     for det in d["detections"]:
-        assert set(det) == {"label", "index", "score", "box"} and det["index"] >= 1
-        x1, y1, x2, y2 = det["box"]
-        assert 0 <= x1 <= x2 <= 300 and 0 <= y1 <= y2 <= 200
+        assert set(det) == {"label", "index", "score", "bbox"} and det["index"] >= 1
+        x, y, w, h = det["bbox"]  # COCO [x, y, width, height], as the camera's JSON lines
+        assert 0 <= x <= x + w <= 300 + 0.01 and 0 <= y <= y + h <= 200 + 0.01 and w >= 0 and h >= 0
 
 
 def test_predict_segment_mask_out(cpu_bundles, tmp_path):

@@ -106,3 +106,48 @@ def test_unpickling_refusal_keeps_torchs_reason_whole(tmp_path):
     line = _error_line(run_cli([*BUILD, "--weights", w, "--out", tmp_path / "b"]))
     reason = line.split("other than tensors (", 1)[1].split(") (pass", 1)[0]
     assert reason.startswith("Unsupported global: GLOBAL numpy") and reason.endswith("by default"), reason
+
+
+def test_tensorflow_tflite_runtime_loads():
+    pytest.importorskip("tensorflow")
+    from edgemnv2.targets.pi.runner import load_interpreter_class
+
+    cls, name, _ = load_interpreter_class("tensorflow")  # EDGEMNV2_TFLITE_RUNTIME=tensorflow
+    assert name == "tensorflow" and cls.__name__ == "Interpreter"
+    assert hasattr(sys.modules[cls.__module__], "OpResolverType")  # what xnnpack=False needs
+
+
+def test_docs_name_the_files_the_builders_write():
+    import re
+
+    from edgemnv2.targets.jetson.engine import ONNX_FILES
+
+    named = set(re.findall(r"model[\w.]*\.onnx", (REPO / "docs" / "bundle.md").read_text()))
+    assert named and named <= set(ONNX_FILES.values()), named - set(ONNX_FILES.values())
+
+
+def test_qdq_checker_has_a_command_line(cpu_bundles, tmp_path):
+    model = cpu_bundles["classify"] / "model.onnx"
+    r = subprocess.run([sys.executable, "-m", "edgemnv2.calibration.qdq_check", str(model), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    rep = json.loads(r.stdout)
+    assert rep["ok"] is True and rep["opset"] == 17 and rep["quantize_nodes"] == 0
+    r = subprocess.run([sys.executable, "-m", "edgemnv2.calibration.qdq_check", str(model), "--trt", "8.2"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "does NOT conform to TensorRT 8.2" in r.stdout and "opset 17" in r.stdout
+
+
+def test_fp16_build_summary_gives_the_fp16_check(tmp_path):
+    import json
+
+    out = tmp_path / "j"
+    r = run_cli(["build", "--target", "jetson", "--task", "classify", "--width-mult", "0.35", "--resolution", "96",
+                 "--num-classes", "3", "--out", out])
+    assert r.returncode == 0, r.stderr
+    reports = json.loads((out / "manifest.json").read_text())["reports"]
+    summary = " ".join(r.stderr.split("built ", 1)[1].split())
+    assert f"fp16 ONNX max |Δ| vs fp32 {reports['fp16_onnx']['max_abs_diff']:.2e}" in summary
+    assert f"fp32 max |Δ| vs PyTorch {reports['parity']['max_abs_diff']:.2e}" in summary

@@ -100,11 +100,20 @@ def build(
 def _summary(out: Path, manifest: dict) -> None:
     from ..ui import err_console
 
-    parity = (manifest.get("reports") or {}).get("parity")
-    line = f"[green]built[/green] {out} ({manifest['target']}, {manifest['task']}, {manifest['precision']}"
-    if parity:
-        line += f", max |Δ| vs PyTorch {parity['max_abs_diff']:.2e}"
-    err_console().print(line + ")")
+    reports, prec = manifest.get("reports") or {}, manifest["precision"]
+    line = f"[green]built[/green] {out} ({manifest['target']}, {manifest['task']}, {prec}"
+    checks = []  # the shipped model's own check first: fp16/int8 are not described by the fp32 parity
+    if (reports.get("parity_fp16") or {}).get("max_abs_diff") is not None:
+        checks.append(f"fp16 max |Δ| vs PyTorch {reports['parity_fp16']['max_abs_diff']:.2e}")
+    if prec == "fp16" and (reports.get("fp16_onnx") or {}).get("max_abs_diff") is not None:
+        checks.append(f"fp16 ONNX max |Δ| vs fp32 {reports['fp16_onnx']['max_abs_diff']:.2e}")
+    acc = reports.get("accuracy") or {}
+    if prec == "int8" and acc.get("drop") is not None:
+        checks.append(f"int8 drop {acc['drop']:.2f} points of {acc.get('metric', 'quality')}")
+    if (reports.get("parity") or {}).get("max_abs_diff") is not None:
+        label = "max |Δ| vs PyTorch" if prec == "fp32" else "fp32 max |Δ| vs PyTorch"
+        checks.append(f"{label} {reports['parity']['max_abs_diff']:.2e}")
+    err_console().print(line + "".join(f", {c}" for c in checks) + ")")
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,8 @@ def predict(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="A bare model file (.onnx, .tflite, .engine)."),
     task: Optional[Task] = typer.Option(None, "--task", help="Task of a bare --model (a bundle knows its own)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a bare --model."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per image per line on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image per line on stdout "
+                                 "(detect: COCO boxes, bbox = [x, y, width, height] in pixels)."),
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="segment: write <image stem>.png class masks "
                                             "(uint8 class index per pixel, input image size) here."),
     top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
@@ -105,11 +106,21 @@ def predict(
                 ok, png = cv2.imencode(".png", result.mask)
                 atomic_write_bytes(mask_out / f"{path.stem}.png", png.tobytes())
             if as_json:
-                typer.echo(json.dumps(json_safe(result.to_json(str(path), semantics=True))[0], allow_nan=False))
+                typer.echo(json.dumps(json_safe(_record(result, path))[0], allow_nan=False))
             else:
                 _print_human(path, result)
     if failed:
         raise typer.Exit(1)
+
+
+def _record(result, path: Path) -> dict:  # noqa: ANN001
+    """The JSON line of one image; detections carry COCO boxes, ``bbox`` = [x, y, width, height] in pixels,
+    as the camera app's JSON lines do."""
+    d = result.to_json(str(path), semantics=True)
+    for det in d.get("detections", []):
+        x1, y1, x2, y2 = det.pop("box")
+        det["bbox"] = [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
+    return d
 
 
 def _print_human(path: Path, result) -> None:  # noqa: ANN001
@@ -117,8 +128,8 @@ def _print_human(path: Path, result) -> None:  # noqa: ANN001
     if result.task is Task.classify:
         lines += [f"  {c.score:6.3f}  {c.label} ({c.index})" for c in result.top]
     elif result.task is Task.detect:
-        lines += [f"  {d.score:6.3f}  {d.label:<20} [{', '.join(f'{v:.0f}' for v in d.box)}]" for d in
-                  result.detections] or ["  (no detections)"]
+        lines += [f"  {d.score:6.3f}  {d.label:<20} x {d.box[0]:.0f}  y {d.box[1]:.0f}  w {d.box[2] - d.box[0]:.0f}  "
+                  f"h {d.box[3] - d.box[1]:.0f}" for d in result.detections] or ["  (no detections)"]
     else:
         counts = result.to_json()["classes"]
         total = max(sum(counts.values()), 1)

@@ -1,7 +1,7 @@
 """TFLite / LiteRT runner (device side): the one runner for Pi bundles and bare ``.tflite`` files.
 
 The interpreter comes from the first runtime that imports: ``ai_edge_litert`` (LiteRT, numpy 2),
-then ``tflite_runtime`` (the last release, 2.14, needs numpy < 2), then ``tensorflow.lite``. XNNPACK
+then ``tflite_runtime`` (the last release, 2.14, needs numpy < 2), then TensorFlow's ``tf.lite``. XNNPACK
 is on (the runtimes' default delegate); ``threads`` sets its thread count. Input and output
 quantisation, shapes and dtypes are read from the model rather than assumed, so Coral's uint8
 models and our own int8/fp32 bundles run through the same code. A dynamic input dimension is
@@ -30,7 +30,8 @@ __all__ = ["TFLiteRunner", "RUNTIMES", "load_interpreter_class", "runtime_versio
 RUNTIMES: Tuple[Tuple[str, str, str], ...] = (
     ("ai_edge_litert", "ai-edge-litert", "ai_edge_litert.interpreter"),
     ("tflite_runtime", "tflite-runtime", "tflite_runtime.interpreter"),
-    ("tensorflow", "tensorflow", "tensorflow.lite"),
+    # tf.lite is an API alias: the module named "tensorflow.lite" has no Interpreter (TF 2.21); this one does
+    ("tensorflow", "tensorflow", "tensorflow.lite.python.interpreter"),
 )
 
 _OP_RE = re.compile(r"builtin opcode '([A-Za-z0-9_]+)' version '(\d+)'")
@@ -73,6 +74,9 @@ def load_interpreter_class(prefer: Optional[str] = None) -> Tuple[Any, str, str]
             continue
         except Exception as e:  # noqa: BLE001 - e.g. tflite_runtime 2.14 under numpy 2 ("_ARRAY_API not found")
             errors.append(f"{name}: {type(e).__name__}: {e}")
+            continue
+        if not hasattr(mod, "Interpreter"):
+            errors.append(f"{name}: {module} has no Interpreter")
             continue
         return mod.Interpreter, name, runtime_version(dist)
     if prefer is not None:
