@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence, TypeVar
+import contextlib
+import os
+import sys
+from typing import Iterable, Iterator, Optional, Sequence, TypeVar
 
-__all__ = ["err_console", "say", "warn", "track"]
+__all__ = ["err_console", "say", "warn", "track", "stdout_to_stderr"]
 
 T = TypeVar("T")
 _console = None
@@ -35,3 +38,23 @@ def track(items: Sequence[T] | Iterable[T], description: str, total: Optional[in
     from rich.progress import track as _track
 
     return _track(items, description=description, total=total, console=err_console(), transient=True)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send whatever is written to stdout during the block to stderr, native libraries' output included
+    (TensorFlow's converter and TensorRT log from C++): stdout stays clean for results such as --json."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout at all
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

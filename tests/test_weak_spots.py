@@ -151,3 +151,15 @@ def test_fp16_build_summary_gives_the_fp16_check(tmp_path):
     summary = " ".join(r.stderr.split("built ", 1)[1].split())
     assert f"fp16 ONNX max |Δ| vs fp32 {reports['fp16_onnx']['max_abs_diff']:.2e}" in summary
     assert f"fp32 max |Δ| vs PyTorch {reports['parity']['max_abs_diff']:.2e}" in summary
+
+
+def test_native_output_during_builds_goes_to_stderr():
+    code = ("import ctypes, sys\n"
+            "from edgemnv2.ui import stdout_to_stderr\n"
+            "libc = ctypes.CDLL(None)\n"
+            "with stdout_to_stderr():\n"
+            "    libc.printf(b'native converter log\\n'); libc.fflush(None); print('python log')\n"
+            "print('result')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "result\n" and "native converter log" in r.stderr and "python log" in r.stderr

@@ -71,14 +71,15 @@ def build(
     from ..build_options import build_bundle
     from ..errors import EdgeError
     from ..fileio import OutputKind, check_output_dir
-    from ..ui import say
+    from ..ui import say, stdout_to_stderr
 
     if bundle is not None:
         if target is not Target.jetson:
             raise EdgeError("--bundle finishes Jetson bundles only", "add --target jetson")
         from ..targets.jetson.engine import finish_jetson_bundle
 
-        finish_jetson_bundle(bundle, workspace_mb=workspace, dla_core=dla_core, progress=say)
+        with stdout_to_stderr():
+            finish_jetson_bundle(bundle, workspace_mb=workspace, dla_core=dla_core, progress=say)
         return
     if task is None:
         raise EdgeError("--task is required", "pass --task classify, detect or segment")
@@ -94,7 +95,9 @@ def build(
                         calib=calib, calib_count=calib_count, seed=seed, eval_data=eval_data, eval_count=eval_count,
                         max_drop=max_drop, min_agreement=min_agreement, dla_core=dla_core, workspace_mb=workspace,
                         check_images=check_images, threads=threads, in_model_nms=in_model_nms)
-    _summary(out, build_bundle(opts, progress=say))
+    with stdout_to_stderr():  # converters' native logs must not reach stdout
+        manifest = build_bundle(opts, progress=say)
+    _summary(out, manifest)
 
 
 def _summary(out: Path, manifest: dict) -> None:
