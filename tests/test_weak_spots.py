@@ -163,3 +163,11 @@ def test_native_output_during_builds_goes_to_stderr():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "result\n" and "native converter log" in r.stderr and "python log" in r.stderr
+
+
+def test_disk_full_during_data_synth_names_the_file(tmp_path):
+    out = tmp_path / "ds"
+    line = _error_line(_run_with_file_limit(["data", "synth", "--task", "classify", "--count", "20", "--size", "512",
+                                             "--out", out], 20_000))
+    assert "cannot write" in line and ".jpg: File too large" in line
+    assert not out.exists() and not list(tmp_path.iterdir())

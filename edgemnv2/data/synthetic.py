@@ -231,7 +231,12 @@ def _imwrite(path: Path, rgb_or_mask: np.ndarray, quality: int = 95) -> None:
     ok, buf = cv2.imencode(path.suffix, img, params)
     if not ok:
         raise EdgeError(f"cannot encode {path}")
-    path.write_bytes(buf.tobytes())
+    try:
+        path.write_bytes(buf.tobytes())
+    except OSError as e:  # a full disk: say which file
+        from ..fileio import os_error
+
+        raise os_error(e, "write", path) from None
 
 
 def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, int]] = None, size: int = 160,
