@@ -233,16 +233,20 @@ def clean_stale_siblings(final: Path, now: Optional[float] = None) -> None:
 
 
 @contextlib.contextmanager
-def staged_dir(final: str | os.PathLike, kind: OutputKind = OutputKind.bundle) -> Iterator[Path]:
+def staged_dir(final: str | os.PathLike, kind: OutputKind = OutputKind.bundle, overwrite: bool = True,
+               flag: str = "--out") -> Iterator[Path]:
     """Yield a temporary directory beside ``final``; on success it replaces ``final`` atomically.
 
-    ``final`` is replaced only if it is empty or a ``kind`` we wrote (``check_output_dir``). On any
+    ``final`` is replaced only if it is empty or a ``kind`` we wrote (``check_output_dir``), and
+    never with ``overwrite=False``. On any
     exception (Ctrl-C included) the temporary directory is removed and ``final`` is left as it was,
     so a failed build never leaves a half-written bundle. Leftovers of killed runs are cleaned first.
     """
     final = Path(final)
     ensure_writable_dir(final.parent if str(final.parent) else Path("."), "output directory")
-    check_output_dir(final, kind)
+    if (final.exists() or final.is_symlink()) and not overwrite:
+        raise EdgeError(f"output directory {final} already exists", "remove it or choose another path")
+    check_output_dir(final, kind, flag=flag)
     clean_stale_siblings(final)
     # The name is chosen before the directory exists, so an interrupt at any moment after mkdir is
     # cleaned up below (mkdtemp's path would only be known once it returned).
@@ -252,7 +256,9 @@ def staged_dir(final: str | os.PathLike, kind: OutputKind = OutputKind.bundle) -
         tmp.mkdir()
         yield tmp
         if final.exists():
-            check_output_dir(final, kind)  # still ours: nothing was put there while we worked
+            if not overwrite:
+                raise EdgeError(f"output directory {final} appeared while writing it", "choose another path")
+            check_output_dir(final, kind, flag=flag)  # still ours: nothing was put there while we worked
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
         os.replace(tmp, final)
