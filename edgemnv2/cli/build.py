@@ -111,8 +111,10 @@ def _summary(out: Path, manifest: dict) -> None:
     if prec == "fp16" and (reports.get("fp16_onnx") or {}).get("max_abs_diff") is not None:
         checks.append(f"fp16 ONNX max |Δ| vs fp32 {reports['fp16_onnx']['max_abs_diff']:.2e}")
     acc = reports.get("accuracy") or {}
-    if prec == "int8" and acc.get("drop") is not None:
-        checks.append(f"int8 drop {acc['drop']:.2f} points of {acc.get('metric', 'quality')}")
+    gate = acc.get("gate") or {}
+    if prec == "int8" and gate.get("value") is not None:
+        what = "drop" if gate.get("judged") == "drop" else "agreement with fp32"
+        checks.append(f"int8 {acc.get('metric', '')} {what} {gate['value']:.2f} points: {gate.get('verdict')}")
     if (reports.get("parity") or {}).get("max_abs_diff") is not None:
         label = "max |Δ| vs PyTorch" if prec == "fp32" else "fp32 max |Δ| vs PyTorch"
         checks.append(f"{label} {reports['parity']['max_abs_diff']:.2e}")
