@@ -56,13 +56,15 @@ def predict(
     Exits 1 if any image could not be read or gave NaN/Inf outputs (the others are still done;
     JSON writes such scores as null).
     """
+    from rich.markup import escape
+
     from ..errors import EdgeError
     from ..fileio import atomic_write_bytes, ensure_writable_dir
     from ..finite import json_safe, nonfinite
     from ..imageio import read_rgb
     from ..model_io import overrides
     from ..predictor import Predictor
-    from ..ui import err_console
+    from ..ui import err_console, warn
 
     if (bundle is None) == (model is None):
         raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
@@ -84,7 +86,7 @@ def predict(
     failed = 0
     with predictor:
         for note in predictor.notes:
-            err_console().print(f"[bold yellow]warning:[/bold yellow] {note}", soft_wrap=True, highlight=False)
+            warn(escape(note))
         for path in images:
             try:
                 rgb = read_rgb(path)
@@ -95,9 +97,8 @@ def predict(
             raw = predictor.infer(predictor.preprocess(rgb))
             bad = nonfinite(raw)
             if bad is not None:  # NaN scores would print as "nan" and make --json invalid: null, said, exit 1
-                err_console().print(f"[bold yellow]warning:[/bold yellow] {path}: output '{bad[0]}' holds NaN/Inf "
-                                    f"({bad[1]} of {bad[2]} values); such scores are written as null",
-                                    soft_wrap=True, highlight=False, markup=True)
+                warn(escape(f"{path}: output '{bad[0]}' holds NaN/Inf ({bad[1]} of {bad[2]} values); such scores "
+                            "are written as null"))
                 failed += 1
             result = predictor.postprocess(raw, rgb.shape[:2])
             if mask_out is not None and result.mask is not None:
