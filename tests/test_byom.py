@@ -116,7 +116,7 @@ def test_onnx_detector_with_other_names_and_yxyx_pixel_boxes(models, tmp_path, c
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert [x["index"] for x in d["detections"]] == [1]
-    assert d["detections"][0]["box"] == pytest.approx([0, 0, 64, 48], abs=0.5)  # x1, y1, x2, y2 image pixels
+    assert d["detections"][0]["bbox"] == pytest.approx([0, 0, 64, 48], abs=0.5)  # COCO x, y, w, h in pixels
     rules = {o["name"]: o["rule"] for o in d["semantics"]["outputs"]}
     assert rules == {"det_boxes": "user", "det_scores": "user"} and d["semantics"]["boxes"]["format"] == "yxyx"
     r = cli([a if a != "boxes=det_boxes,scores=det_scores" else "boxes=nope,scores=det_scores" for a in args])
