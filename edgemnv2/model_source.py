@@ -99,16 +99,19 @@ def _from_torchvision(opts: BuildOptions, task: Task, name: str, labels: Optiona
                        provenance={"weights_name": name, "license": "BSD-3-Clause (torchvision)"})
 
 
-RESOLUTION_RANGE = (32, 1024)  # multiples of 32; the paper's models take 96 to 224
+RESOLUTION_RANGE = (32, 1024)  # the paper's models take 96 to 224, DeepLab's published one 513
 MAX_CLASSES = {Task.classify: 25000, Task.detect: 2000, Task.segment: 2000}  # ImageNet-21k; LVIS + background
 
 
 def check_architecture(task: Task, resolution: int, num_classes: int) -> None:
     """Refuse sizes the models cannot take (or could not fit in memory) before torch sees them."""
+    from .models.zoo import check_resolution
+
     lo, hi = RESOLUTION_RANGE
-    if not lo <= resolution <= hi or resolution % 32:
-        raise EdgeError(f"--resolution {resolution} is not a multiple of 32 from {lo} to {hi}",
-                        "use e.g. 96, 128, 160, 192 or 224 (the paper's sizes), up to 1024")
+    if not lo <= resolution <= hi:
+        raise EdgeError(f"--resolution {resolution} is out of range ({lo} to {hi})",
+                        "use e.g. 96, 128, 160, 192 or 224 (the paper's sizes); detection needs a multiple of 32")
+    check_resolution(resolution, task)  # detection: a multiple of 32 (its anchor grid)
     if not 2 <= num_classes <= MAX_CLASSES[task]:
         bg = " (background included)" if task is not Task.classify else ""
         raise EdgeError(f"--num-classes {num_classes} is out of range for {task.value}{bg}",
