@@ -36,20 +36,22 @@ def export_onnx(model, path: str | os.PathLike, resolution: int, output_names: l
     buf = io.BytesIO()
     from .interrupts import signals_deferred
 
+    # Ctrl-C is deferred over the whole native part (export, onnxslim, the checker): a KeyboardInterrupt
+    # raised inside any of them can kill the process (SIGSEGV / abort) instead of unwinding.
     with warnings.catch_warnings(), torch.no_grad(), signals_deferred():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (dummy,), buf, input_names=["images"], output_names=list(output_names),
                           opset_version=opset, do_constant_folding=True, dynamo=False)
-    proto = onnx.load_from_string(buf.getvalue())
-    simplified = False
-    if simplify:
-        try:
-            import onnxslim
+        proto = onnx.load_from_string(buf.getvalue())
+        simplified = False
+        if simplify:
+            try:
+                import onnxslim
 
-            proto = onnxslim.slim(proto)
-            simplified = True
-        except ImportError:
-            pass
-    onnx.checker.check_model(proto)
+                proto = onnxslim.slim(proto)
+                simplified = True
+            except ImportError:
+                pass
+        onnx.checker.check_model(proto)
     atomic_write_bytes(path, proto.SerializeToString())
     return {"opset": opset, "simplified": simplified, "nodes": len(proto.graph.node)}
