@@ -9,6 +9,8 @@ from edgemnv2.tasks import classify, detect, segment
 from edgemnv2.tasks.base import dequantize, looks_like_probabilities
 from edgemnv2.tasks.preprocess import InputFormat, Normalization, preprocess
 
+pytestmark = pytest.mark.device
+
 
 def test_preprocess_float_nchw_matches_formula():
     img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
