@@ -136,9 +136,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="pi-emu-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
+        t0 = time.monotonic()
         try:
             env = prepare(args, work)
+            log(f"emulated environment ready in {time.monotonic() - t0:.0f} s")
             plan = checks.plan(env, log)
+            log(f"inputs and bundles ready in {time.monotonic() - t0:.0f} s")
         except setup.RegistryUnreachable as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_TEMPFAIL
