@@ -66,7 +66,7 @@ def _box(d: dict) -> List[float]:
 
 def compare_result(a: dict, b: dict, where: str) -> Tuple[float, float]:
     """Same decisions in one x86 / aarch64 result pair; returns (max score diff, max box diff in pixels)."""
-    skip = {"top", "detections"}
+    skip = {"top", "detections", "classes"}  # classes: segment pixel counts, gated by mask agreement
     keys = sorted(k for k in a if k not in skip and not VOLATILE.search(k))
     if keys != sorted(k for k in b if k not in skip and not VOLATILE.search(k)):
         raise CheckFailed(f"{where}: fields differ ({sorted(a)} vs {sorted(b)})")
@@ -237,6 +237,7 @@ class Lane:
         got = {}
         for side, py in (("x86", self.env.x86[rt]), ("aarch64", str(self.env.emu[rt]))):
             got[side] = self.out / rt / side / f"raw-{name}.npz"
+            got[side].parent.mkdir(parents=True, exist_ok=True)
             self._python(py, [RAW, "outputs", model, inp, got[side]], rt)
         a, b = np.load(got["x86"]), np.load(got["aarch64"])
         worst, kind = 0.0, "float"

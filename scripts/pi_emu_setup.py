@@ -32,8 +32,8 @@ PLATFORMS = ["manylinux2014_aarch64"] + [f"manylinux_2_{m}_aarch64" for m in ran
 TEST_EXTRAS = ["pytest>=8", "jsonschema>=4"]  # the device-side tests run inside the emulated Python
 NETWORK_ERRORS = re.compile(r"Could not resolve|Temporary failure|Failed to fetch|Connection (refused|timed out|"
                             r"reset)|Max retries exceeded|NewConnectionError|Network is unreachable|"
-                            r"ReadTimeoutError|Unable to connect|Couldn't download",
-                            re.IGNORECASE)
+                            r"ReadTimeoutError|Unable to connect|Couldn't download|Failed getting release|^Err:",
+                            re.IGNORECASE | re.MULTILINE)
 
 
 class RegistryUnreachable(EdgeError):
@@ -75,7 +75,7 @@ def run(cmd: Sequence[str], what: str, timeout: float = 900, env: Optional[dict]
             raise RegistryUnreachable(f"{what} failed: {last.strip()[:200]}",
                                       "check the network or the mirror (EDGEMNV2_PI_EMU_MIRROR); run again later")
         raise EdgeError(f"{what} failed (exit {p.returncode}): {last.strip()[:300]}", "rerun with the log above")
-    return p.stdout
+    return p.stdout + p.stderr
 
 
 def _stale_tmp(cache: Path) -> None:
@@ -125,7 +125,12 @@ def apt_download(suite: str, packages: List[str], dest: Path) -> List[Path]:
             "-oAcquire::http::Timeout=60", "-oDebug::NoLocking=1"]
     if os.geteuid() == 0:
         opts.append("-oAPT::Sandbox::User=root")
-    run(["apt-get", *opts, "update"], f"apt-get update of Debian {suite} ({MIRROR})")
+    what = f"apt-get update of Debian {suite} ({MIRROR})"
+    out = run(["apt-get", *opts, "update"], what)
+    if NETWORK_ERRORS.search(out):  # apt-get update can exit 0 when it fetched nothing
+        first = next(ln for ln in out.splitlines() if NETWORK_ERRORS.search(ln))
+        raise RegistryUnreachable(f"{what} failed: {first.strip()[:200]}",
+                                  "check the network or the mirror (EDGEMNV2_PI_EMU_MIRROR); run again later")
     before = set(dest.glob("*.deb"))
     run(["apt-get", *opts, "download", *packages], f"apt-get download {' '.join(packages)} ({suite})", cwd=dest)
     return sorted(set(dest.glob("*.deb")) - before)
