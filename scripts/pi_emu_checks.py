@@ -25,10 +25,14 @@ RAW = Path(__file__).with_name("pi_emu_raw.py")
 # 2.14 runs int8 on reference kernels on x86, optimised ones on aarch64; float sums in another order), so:
 # raw outputs (same input tensors) may differ by this much: integer outputs in LSB, float ones relative to
 # the output's largest magnitude, class-id outputs (DeepLab's in-graph argmax) in share of pixels;
-RAW_TOLERANCE = {"int": 8.0, "float": 1e-3, "class_ids": 0.005}
+RAW_TOLERANCE = {"int": 8.0, "float": 1e-3, "class_ids": 0.02}
 # and what the CLI prints must agree in its decisions (top-1 class, the set of detections, >= 99% of mask
 # pixels); score and box differences are reported, not gated.
 MASK_AGREEMENT = 0.99
+# ... except borderline ones: a top-1 that x86 itself ranked within this much of the aarch64 one, a
+# detection scored within this much of the threshold (tiny input differences, e.g. OpenCV 5's resize, move them).
+BORDERLINE = 0.1
+SCORE_THRESHOLD = 0.3  # passed to predict/camera for detect bundles
 # Camera records: fields that are timings or depend on them (not results).
 VOLATILE = re.compile(r"time|latency|_ms$|age|fps|dropped|seq")
 CLI_TIMEOUT = 900
@@ -64,7 +68,51 @@ def _box(d: dict) -> List[float]:
     return d.get("box") or d.get("bbox") or []
 
 
-def compare_result(a: dict, b: dict, where: str) -> Tuple[float, float]:
+def _iou(a: List[float], b: List[float]) -> float:
+    """IoU of two boxes given as x, y, w, h or x1, y1, x2, y2 (the same convention on both sides)."""
+    if len(a) != 4 or len(b) != 4:
+        return 0.0
+    xyxy = all(a[2] > a[0] and a[3] > a[1] for a in (a, b))
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = (
+        (q if xyxy else [q[0], q[1], q[0] + q[2], q[1] + q[3]]) for q in (a, b))
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _compare_top(a: list, b: list, where: str, notes: List[str]) -> float:
+    sa, sb = ({c["index"]: c["score"] for c in t} for t in (a, b))
+    if a[0]["index"] != b[0]["index"]:
+        margin = a[0]["score"] - sa.get(b[0]["index"], 0.0)
+        if margin >= BORDERLINE:
+            raise CheckFailed(f"{where}: top-1 {a[0]['label']!r} on x86, {b[0]['label']!r} on aarch64 "
+                              f"(x86 margin {margin:.3f})")
+        notes.append(f"{where} top-1 flip at margin {margin:.3f}")
+    return max(abs(s - sb[i]) for i, s in sa.items() if i in sb)
+
+
+def _compare_detections(a: list, b: list, where: str, notes: List[str]) -> Tuple[float, float]:
+    """Match by class and IoU >= 0.5; an unmatched detection is allowed only near the score threshold."""
+    rest, score, box = list(b), 0.0, 0.0
+    unmatched = []
+    for d in sorted(a, key=lambda d: -d["score"]):
+        cands = [e for e in rest if e["index"] == d["index"] and _iou(_box(d), _box(e)) >= 0.5]
+        if not cands:
+            unmatched.append(d)
+            continue
+        m = max(cands, key=lambda e: _iou(_box(d), _box(e)))
+        rest.remove(m)
+        score = max(score, abs(d["score"] - m["score"]))
+        box = max([box] + [abs(x - y) for x, y in zip(_box(d), _box(m))])
+    for d in unmatched + rest:
+        if d["score"] >= SCORE_THRESHOLD + BORDERLINE:
+            side = "x86" if d in unmatched else "aarch64"
+            raise CheckFailed(f"{where}: {d['label']} ({d['score']:.3f}) found only on {side}")
+        notes.append(f"{where} {d['label']} {d['score']:.3f} near the threshold")
+    return score, box
+
+
+def compare_result(a: dict, b: dict, where: str, notes: List[str]) -> Tuple[float, float]:
     """Same decisions in one x86 / aarch64 result pair; returns (max score diff, max box diff in pixels)."""
     skip = {"top", "detections", "classes"}  # classes: segment pixel counts, gated by mask agreement
     keys = sorted(k for k in a if k not in skip and not VOLATILE.search(k))
@@ -74,34 +122,22 @@ def compare_result(a: dict, b: dict, where: str) -> Tuple[float, float]:
         if a[k] != b[k] and not (isinstance(a[k], float) and abs(a[k] - b[k]) < 1e-3):
             raise CheckFailed(f"{where}.{k}: {a[k]!r} on x86, {b[k]!r} on aarch64")
     if "top" in a:
-        if a["top"][0]["index"] != b["top"][0]["index"]:
-            raise CheckFailed(f"{where}: top-1 {a['top'][0]['label']!r} on x86, {b['top'][0]['label']!r} on aarch64")
-        sb = {c["index"]: c["score"] for c in b["top"]}
-        return max(abs(c["score"] - sb[c["index"]]) for c in a["top"] if c["index"] in sb), 0.0
+        return _compare_top(a["top"], b["top"], where, notes), 0.0
     if "detections" in a:
-        da, db = a["detections"], list(b["detections"])
-        if sorted(d["index"] for d in da) != sorted(d["index"] for d in db):
-            raise CheckFailed(f"{where}: detections {[d['label'] for d in da]} on x86, "
-                              f"{[d['label'] for d in db]} on aarch64")
-        score = box = 0.0
-        for d in da:  # nearest aarch64 detection of the same class
-            m = min((e for e in db if e["index"] == d["index"]),
-                    key=lambda e: max(abs(x - y) for x, y in zip(_box(d), _box(e))))
-            db.remove(m)
-            score = max(score, abs(d["score"] - m["score"]))
-            box = max([box] + [abs(x - y) for x, y in zip(_box(d), _box(m))])
-        return score, box
+        return _compare_detections(a["detections"], b["detections"], where, notes)
     return 0.0, 0.0
 
 
 def compare_results(x86: List[dict], arm: List[dict]) -> str:
     if not x86 or len(x86) != len(arm):
         raise CheckFailed(f"{len(x86)} results on x86, {len(arm)} on aarch64")
-    diffs = [compare_result(a, b, f"[{i}]") for i, (a, b) in enumerate(zip(x86, arm))]
+    notes: List[str] = []
+    diffs = [compare_result(a, b, f"[{i}]", notes) for i, (a, b) in enumerate(zip(x86, arm))]
     score, box = max(d[0] for d in diffs), max(d[1] for d in diffs)
-    if score == box == 0:
+    if score == box == 0 and not notes:
         return f"{len(x86)} results identical"
-    return (f"{len(x86)} results, same decisions; max |Δ| score {score:.2g}" + (f", box {box:.2g} px" if box else ""))
+    return (f"{len(x86)} results, same decisions" + (f" but {len(notes)} borderline ({notes[0]})" if notes else "")
+            + f"; max |Δ| score {score:.2g}" + (f", box {box:.2g} px" if box else ""))
 
 
 def mask_agreement(x86_dir: Path, arm_dir: Path) -> float:
@@ -205,7 +241,8 @@ class Lane:
         return detail
 
     def predict_bundle(self, rt: str, key: str) -> str:
-        return self.predict(rt, key, [*self.images, "--bundle", self.bundles[key]])
+        thr = ["--score-threshold", SCORE_THRESHOLD] if key.startswith("detect") else []
+        return self.predict(rt, key, [*self.images, "--bundle", self.bundles[key], *thr])
 
     def coral(self, task: str) -> Tuple[Path, Path, List[Path]]:
         if not CORAL.is_dir():
@@ -267,8 +304,9 @@ class Lane:
         for side, py in (("x86", self.env.x86[rt]), ("aarch64", str(self.env.emu[rt]))):
             out = self.out / rt / side / f"camera-{key}-{len(recs)}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
+            thr = ["--score-threshold", SCORE_THRESHOLD] if key.startswith("detect") else []
             cli(py, ["camera", "--source", source, "--bundle", self.bundles[key], "--max-frames", frames,
-                     "--no-window", "--no-hud", "--json-out", out], module, self.work)
+                     "--no-window", "--no-hud", "--json-out", out, *thr], module, self.work)
             recs[side] = json_lines(out.read_text())
         if len(recs["x86"]) != frames:
             raise CheckFailed(f"{len(recs['x86'])} frames processed on x86, expected {frames}")
