@@ -22,10 +22,12 @@ TASKS = ("classify", "detect", "segment")
 PRECISIONS = ("fp32", "fp16", "int8")
 RAW = Path(__file__).with_name("pi_emu_raw.py")
 # x86 and aarch64 kernels differ (XNNPACK requantizes int8 differently on SSE/AVX and NEON; tflite-runtime
-# 2.14 runs int8 on reference kernels on x86, optimised ones on aarch64; float sums in another order), so:
-# raw outputs (same input tensors) may differ by this much: integer outputs in LSB, float ones relative to
-# the output's largest magnitude, class-id outputs (DeepLab's in-graph argmax) in share of pixels;
-RAW_TOLERANCE = {"int": 8.0, "float": 1e-3, "class_ids": 0.02}
+# 2.14 runs int8 on reference kernels on x86, optimised ones on aarch64, which differ from each other as much
+# as either differs from LiteRT; float sums run in another order), so raw outputs of the same input tensors
+# may differ by: integer outputs, in LSB, per runtime; float ones relative to the output's largest magnitude;
+# class ids (DeepLab's in-graph argmax) in share of pixels.
+RAW_LSB = {"litert": 2, "tflite214": 32}
+RAW_FLOAT, RAW_CLASS_IDS = 1e-3, 0.02
 # and what the CLI prints must agree in its decisions (top-1 class, the set of detections, >= 99% of mask
 # pixels); score and box differences are reported, not gated.
 MASK_AGREEMENT = 0.99
@@ -288,8 +290,9 @@ class Lane:
                 d = float(np.abs(x - y).max() / max(float(np.abs(x).max()), 1e-12))
             worst = max(worst, d)
         unit = {"int": " LSB", "float": " (relative)", "class_ids": " of pixels"}[kind]
-        if worst > RAW_TOLERANCE[kind]:
-            raise CheckFailed(f"raw outputs differ by {worst:.3g}{unit} > {RAW_TOLERANCE[kind]:g}")
+        tol = {"int": RAW_LSB[rt], "float": RAW_FLOAT, "class_ids": RAW_CLASS_IDS}[kind]
+        if worst > tol:
+            raise CheckFailed(f"raw outputs differ by {worst:.3g}{unit} > {tol:g}")
         n = len(a.files)
         return f"{n} outputs identical" if worst == 0 else f"{n} outputs, max |Δ| {worst:.3g}{unit}"
 
