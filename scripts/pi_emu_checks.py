@@ -262,7 +262,7 @@ class Lane:
         return self.predict(rt, f"coral-{task}", [*images, "--model", model, "--labels", labels, "--task", task])
 
     def raw(self, rt: str, name: str) -> str:
-        """The same input tensors through both runtimes' kernels: outputs within RAW_TOLERANCE."""
+        """The same input tensors through both runtimes' kernels: outputs within RAW_LSB / RAW_FLOAT / RAW_CLASS_IDS."""
         import numpy as np
 
         if name.startswith("coral-"):
