@@ -32,8 +32,9 @@ RAW_FLOAT, RAW_CLASS_IDS = 1e-3, 0.02
 # pixels); score and box differences are reported, not gated.
 MASK_AGREEMENT = 0.99
 # ... except borderline ones: a top-1 that x86 itself ranked within this much of the aarch64 one, a
-# detection scored within this much of the threshold (tiny input differences, e.g. OpenCV 5's resize, move them).
-BORDERLINE = 0.1
+# detection scored within this much of the threshold. OpenCV 5's x86 and aarch64 wheels resize differently
+# (+-1 on ~22% of pixels), which moved the small synthetic-shape detector's scores by up to 0.12 (LiteRT).
+BORDERLINE = 0.15
 SCORE_THRESHOLD = 0.3  # passed to predict/camera for detect bundles
 # Camera records: fields that are timings or depend on them (not results).
 VOLATILE = re.compile(r"time|latency|_ms$|age|fps|dropped|seq")
