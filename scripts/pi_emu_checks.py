@@ -188,7 +188,8 @@ class Lane:
                        "--out", self.work / "bundles" / key], "ai_edge_litert", self.work)
             self.bundles[key] = self.work / "bundles" / key
         # The device tests run from a copy: the checkout's edgemnv2/ must not shadow the installed wheel.
-        shutil.copytree(REPO / "tests", self.tests_copy / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        for d in ("tests", "scripts"):  # tests/test_pi_emulated.py imports scripts/
+            shutil.copytree(REPO / d, self.tests_copy / d, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy2(REPO / "pyproject.toml", self.tests_copy)
 
     def _write_video(self, path: Path) -> None:
