@@ -15,6 +15,8 @@ from edgemnv2.apps.sources import Lost, Source, csi_pipeline, open_source
 from edgemnv2.errors import EdgeError
 from tests.support.camera_streams import MjpegServer, numbered_frames, write_video
 
+pytestmark = pytest.mark.device
+
 
 def _drain(src, delay: float = 0.0, limit: int = 10_000):
     out = []

@@ -44,6 +44,7 @@ def device_modules() -> list:
     return sorted(n for n in names if not n.startswith(HOST_ONLY_PREFIXES) and n != "edgemnv2.__main__")
 
 
+@pytest.mark.device
 def test_there_are_device_modules_to_check():
     mods = device_modules()
     for expected in ("edgemnv2.tasks.detect", "edgemnv2.targets.cpu.runner", "edgemnv2.predictor",
@@ -51,6 +52,7 @@ def test_there_are_device_modules_to_check():
         assert expected in mods
 
 
+@pytest.mark.device
 def test_importing_device_modules_pulls_in_no_heavy_framework():
     code = (
         "import importlib, json, sys\n"
@@ -90,6 +92,7 @@ def test_device_flow_runs_with_heavy_frameworks_blocked(cpu_bundles, tmp_path):
         assert json.loads(r.stdout)["task"] == task
 
 
+@pytest.mark.device
 def test_cli_help_is_light():
     r = subprocess.run([sys.executable, "-c", BLOCKER.format(heavy=HEAVY, args=["--help"])], cwd=REPO,
                        capture_output=True, text=True, timeout=120)

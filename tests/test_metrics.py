@@ -8,6 +8,7 @@ import pytest
 from edgemnv2.metrics import ConfusionMatrix, DetGroundTruth, DetPrediction, coco_map, miou, top1_accuracy
 
 
+@pytest.mark.device
 def test_top1():
     assert top1_accuracy([1, 2, 3, 4], [1, 2, 0, 4]) == 0.75
     assert top1_accuracy([], []) == 0.0
@@ -15,6 +16,7 @@ def test_top1():
         top1_accuracy([1], [1, 2])
 
 
+@pytest.mark.device
 def test_miou_hand_computed():
     pred = np.array([[0, 1], [1, 1]])
     gt = np.array([[0, 1], [0, 1]])
@@ -22,6 +24,7 @@ def test_miou_hand_computed():
     assert miou([pred], [gt], 2) == pytest.approx((0.5 + 2 / 3) / 2)
 
 
+@pytest.mark.device
 def test_miou_ignores_255_and_absent_classes():
     cm = ConfusionMatrix(4)
     cm.update(np.array([0, 1, 1, 3]), np.array([0, 1, 255, 255]))

@@ -9,6 +9,8 @@ from edgemnv2.tasks import classify, detect, segment
 from edgemnv2.tasks.base import dequantize, looks_like_probabilities
 from edgemnv2.tasks.preprocess import InputFormat, Normalization, preprocess
 
+pytestmark = pytest.mark.device
+
 
 def test_preprocess_float_nchw_matches_formula():
     img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
@@ -131,3 +133,11 @@ def test_class_counts_and_resize():
     big = segment.resize_mask(mask, (4, 6))
     assert big.shape == (4, 6)
     assert segment.class_counts(big, ["bg", "a", "b"]) == {"bg": 6, "a": 12, "b": 6}
+
+
+def test_topk_breaks_ties_by_lowest_index():
+    """Tied scores (a uint8 softmax has many zeros) rank lowest index first, whatever the CPU's sort kernels."""
+    scores = np.zeros(1001, np.float32)
+    scores[[286, 282, 283]] = [0.8, 0.1, 0.05]
+    top = classify.topk(scores, k=5, activation="softmax")
+    assert [c.index for c in top] == [286, 282, 283, 0, 1]

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.tflite_envs import RUNTIMES, predict_json, python_for
 
-pytestmark = pytest.mark.coral
+pytestmark = [pytest.mark.coral, pytest.mark.device]
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

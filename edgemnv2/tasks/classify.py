@@ -39,8 +39,7 @@ def topk(output: np.ndarray, labels: Optional[Sequence[str]] = None, k: int = 5,
     if activation == "logits" or (activation is None and not looks_like_probabilities(scores)):
         scores = softmax(scores)
     k = min(k, scores.size)
-    idx = np.argpartition(-scores, k - 1)[:k]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    idx = np.argsort(-scores, kind="stable")[:k]  # ties: lowest index first, the same on every CPU
     return [Category(int(i), label_for(labels, int(i)), float(scores[i])) for i in idx]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import List, Optional
@@ -10,7 +11,8 @@ from typing import List, Optional
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TFLITE214 = REPO / ".venv-tflite214" / "bin" / "python"
+# EDGEMNV2_TFLITE214_PYTHON: another interpreter with tflite-runtime 2.14 (the emulated Pi lane sets it).
+TFLITE214 = Path(os.environ.get("EDGEMNV2_TFLITE214_PYTHON", REPO / ".venv-tflite214" / "bin" / "python"))
 RUNTIMES = ["ai_edge_litert", "tflite_runtime"]
 
 
