@@ -2,10 +2,10 @@
 
 Convention: ``Normalization.mean/std`` are in 0..255 pixel units and describe what the graph's
 real-valued input expects: ``real = (pixel - mean) / std``. A quantized input tensor then gets
-``q = round(real / scale + zero_point)``. Our int8 TFLite models carry the normalisation inside
-the graph (mean 0, std 1, uint8 input scale 1 / zero-point 0), so the device feeds camera pixels
-as they are, without float maths. Bare quantized models without a manifest (e.g. Coral's) are fed
-raw pixels (``Normalization.raw()``), the TFLite convention.
+``q = round(real / scale + zero_point)``. Our int8 TFLite models fold the normalisation into the
+graph and take int8 pixels shifted by an integer (e.g. mean 128, std 128, scale 1/128, zero point
+0: ``q = pixel - 128``); such an integer shift is computed without float maths. Bare quantized
+models without a manifest (e.g. Coral's) are fed raw pixels (``Normalization.raw()``), the TFLite convention.
 """
 
 from __future__ import annotations
