@@ -152,16 +152,17 @@ def match_detections(ref: Sequence[Any], test: Sequence[Any], iou: float = 0.5, 
 
 def _agreement(src: ModelSource, ref_io: Dict[str, Any], ref_path: Path, ssd_io: Dict[str, Any], ssd_path: Path,
                images: Sequence[np.ndarray], threads: Optional[int]) -> Dict[str, Any]:
-    from ...calibration.tflite_int8 import PIXELS
     from ...model_io import ModelIO
     from ...predictor import DetectOptions, Predictor
+    from ...tasks.preprocess import Normalization
     from .runner import TFLiteRunner
 
     same = DetectOptions(src.score_threshold, 0.45, MAX_DETECTIONS)
 
     def predictor(io: Dict[str, Any], path: Path) -> Predictor:
         model_io = ModelIO.from_manifest({"task": "detect", **io})
-        return Predictor.from_io(TFLiteRunner(path, threads=threads), model_io, src.labels, normalization=PIXELS,
+        norm = Normalization.from_dict(io["input"])  # the int8 reference takes shifted pixels, the SSD file pixels
+        return Predictor.from_io(TFLiteRunner(path, threads=threads), model_io, src.labels, normalization=norm,
                                  detect_options=same)
 
     n_ref = n_test = matched = 0
