@@ -2,11 +2,12 @@
 
 The recipe (docs/pi.md): TensorFlow's converter, ``Optimize.DEFAULT`` + a representative dataset,
 ``TFLITE_BUILTINS_INT8`` only (no float fallback), per-channel int8 weights, int8 activations,
-uint8 image input, int8 outputs. The representative samples are the user's calibration images
-passed through ``edgemnv2.tasks.preprocess.preprocess`` (the one preprocessing function) with the
-float twin of the bundle's input format: raw RGB pixels NHWC, since the normalisation is inside the
-graph. The input tensor's range is pinned to 0..255 so its quantisation is scale 1, zero point 0:
-camera pixels are then the quantized values, with no float maths on the device.
+int8 image input (no QUANTIZE op), int8 outputs. The representative samples are the user's
+calibration images passed through ``edgemnv2.tasks.preprocess.preprocess`` (the one preprocessing
+function) as the graph's float input ``v = (pixel - offset) / scale`` (``tf_twin.InputAffine``; the
+rest of the normalisation is folded into the graph). The input's range is pinned to pixels 0..255,
+so its quantisation is scale ``1 / scale``, zero point ``offset - 128``: the int8 input is the
+camera pixels shifted by an integer (``pixel - 128`` for Google's models), no float maths on the device.
 """
 
 from __future__ import annotations
@@ -17,40 +18,52 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..interrupts import signals_deferred
+from ..targets.pi.tf_twin import InputAffine
 from ..tasks.preprocess import InputFormat, Normalization, preprocess
 
-__all__ = ["PIXELS", "METHOD", "QUANTIZATION", "representative_dataset", "convert_int8", "check_pixel_input"]
+__all__ = ["PIXELS", "METHOD", "QUANTIZATION", "input_normalization", "representative_dataset", "convert_int8",
+           "check_input_quantization"]
 
-PIXELS = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # the graph normalises: feed pixels as they are
+PIXELS = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # float graphs normalise: feed pixels as they are
 METHOD = "tflite-ptq-minmax (TFLiteConverter representative_dataset, per-channel int8 weights)"
 QUANTIZATION = {"weights": "int8 per-channel (conv), per-tensor (fully connected)", "activations": "int8",
-                "input": "uint8 pixels (scale 1, zero point 0)", "outputs": "int8"}
+                "input": "int8 pixels shifted by an integer (scale 1/std, zero point offset - 128)",
+                "outputs": "int8"}
 
 
-def representative_dataset(images: Sequence[np.ndarray], resolution: int) -> Callable[[], Iterator[List[np.ndarray]]]:
-    """A converter ``representative_dataset``: each RGB uint8 image -> [(1, R, R, 3) float32 pixels].
+def input_normalization(affine: InputAffine) -> Normalization:
+    """The bundle's input normalisation for an int8 graph taking ``v = (pixel - offset) / scale``."""
+    return Normalization((affine.offset,) * 3, (affine.scale,) * 3)  # type: ignore[arg-type]
+
+
+def representative_dataset(images: Sequence[np.ndarray], resolution: int, affine: InputAffine = InputAffine()
+                           ) -> Callable[[], Iterator[List[np.ndarray]]]:
+    """A converter ``representative_dataset``: each RGB uint8 image -> [(1, R, R, 3) float32 ``v``].
 
     The first sample gets one pixel at 0 and one at 255 so that the input's calibrated range is
-    exactly 0..255 (uint8 input scale 1, zero point 0) whatever the images hold.
+    exactly that of pixels 0..255 (int8 scale ``1 / scale``, zero point ``offset - 128``).
     """
     fmt = InputFormat(resolution, resolution, "NHWC", "float32")
+    norm = input_normalization(affine)
+    lo, hi = (0.0 - affine.offset) / affine.scale, (255.0 - affine.offset) / affine.scale
     if not images:
         raise EdgeError("no calibration images to quantize with", "pass --calib DIR with images")
 
     def gen() -> Iterator[List[np.ndarray]]:
         for i, img in enumerate(images):
-            x = preprocess(img, fmt, PIXELS)
+            x = preprocess(img, fmt, norm)
             if i == 0:
                 x = x.copy()
-                x[0, 0, 0, :] = 0.0
-                x[0, 0, 1, :] = 255.0
+                x[0, 0, 0, :] = lo
+                x[0, 0, 1, :] = hi
             yield [x]
 
     return gen
 
 
-def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int) -> bytes:
-    """Full-integer int8 .tflite bytes (uint8 input, int8 outputs) calibrated on ``images``."""
+def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int,
+                 affine: InputAffine = InputAffine()) -> bytes:
+    """Full-integer int8 .tflite bytes (int8 input and outputs) calibrated on ``images``."""
     import warnings
 
     import tensorflow as tf
@@ -59,9 +72,9 @@ def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int
 
     conv = new_converter(concrete_fn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative_dataset(images, resolution)
+    conv.representative_dataset = representative_dataset(images, resolution, affine)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.uint8
+    conv.inference_input_type = tf.int8  # int8 end to end: no QUANTIZE op at the input
     conv.inference_output_type = tf.int8
     with warnings.catch_warnings():  # "Statistics for quantized inputs were expected": the converter calibrates
         warnings.simplefilter("ignore", UserWarning)
@@ -69,8 +82,9 @@ def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int
             return conv.convert()
 
 
-def check_pixel_input(quant: Dict[str, Any] | None) -> None:
-    """The int8 model's input must take pixels as they are (scale 1, zero point 0): a builder bug otherwise."""
-    if quant is None or abs(float(quant["scale"]) - 1.0) > 1e-6 or int(quant["zero_point"]) != 0:
-        raise EdgeError(f"the int8 model's input quantization is {quant}, not scale 1 / zero point 0",
-                        "this is a bug in edgemnv2's int8 recipe; please report it")
+def check_input_quantization(quant: Dict[str, Any] | None, affine: InputAffine) -> None:
+    """The int8 input must be integer-shifted pixels (scale 1/scale, zero point offset - 128): a bug otherwise."""
+    want_scale, want_zp = 1.0 / affine.scale, int(affine.offset) - 128
+    if quant is None or abs(float(quant["scale"]) * affine.scale - 1.0) > 1e-5 or int(quant["zero_point"]) != want_zp:
+        raise EdgeError(f"the int8 model's input quantization is {quant}, not scale {want_scale:.6g} / zero point "
+                        f"{want_zp}", "this is a bug in edgemnv2's int8 recipe; please report it")

@@ -51,6 +51,7 @@ class TaskResult:
     top: List[classify.Category] = field(default_factory=list)
     detections: List[detect.Detection] = field(default_factory=list)
     mask: Optional[np.ndarray] = None  # (H, W) uint8 at the image size
+    model_mask: Optional[np.ndarray] = None  # the same class map at the model's output size (cheaper to colour)
     labels: Optional[Sequence[str]] = None
     semantics: Optional[Dict[str, Any]] = None  # ModelIO.describe(): which rule decided each output
 
@@ -72,7 +73,7 @@ class TaskResult:
             return classify.draw(frame_bgr, self.top)
         if self.task is Task.detect:
             return detect.draw(frame_bgr, self.detections)
-        return segment.overlay(frame_bgr, self.mask) if self.mask is not None else frame_bgr
+        return segment.overlay(frame_bgr, self.mask, source=self.model_mask) if self.mask is not None else frame_bgr
 
 
 class Predictor:
@@ -232,7 +233,10 @@ class Predictor:
         return self.runner.infer(feeds)
 
     def postprocess(self, raw: Dict[str, np.ndarray], image_size: Tuple[int, int]) -> TaskResult:
-        outs = {s.name: dequantize(raw[s.name], s.quant) for s in self.runner.output_specs()}
+        # Segmentation logits: argmax on the quantized values (same order when scale > 0), no float copy.
+        keep = self.task is Task.segment
+        outs = {s.name: raw[s.name] if keep and s.quant is not None and s.quant[0] > 0
+                else dequantize(raw[s.name], s.quant) for s in self.runner.output_specs()}
         res = TaskResult(self.task, image_size, labels=self.labels, semantics=self.describe_io())
         if self.task is Task.classify:
             info = self.io.outputs[0]
@@ -249,7 +253,8 @@ class Predictor:
             info = self.io.outputs[0]
             layout = info.layout.value if info.layout else None
             n = len(self.labels) if self.labels else None
-            res.mask = segment.resize_mask(segment.class_map(outs[info.name], n, layout), image_size)
+            res.model_mask = segment.class_map(outs[info.name], n, layout)
+            res.mask = segment.resize_mask(res.model_mask, image_size)
         return res
 
     def _detect(self, outs: Dict[str, np.ndarray], image_size: Tuple[int, int]) -> List[detect.Detection]:

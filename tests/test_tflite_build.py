@@ -85,10 +85,11 @@ def test_manifest_records_input_contract_parity_and_quantization(pi_bundles, key
     assert (b.target, b.precision, b.model_format, b.task.value) == ("pi", prec, "tflite", task)
     inp = m["input"]
     assert inp["layout"] == "NHWC" and inp["shape"] == [1, res, res, 3]
-    assert inp["mean"] == [0.0, 0.0, 0.0] and inp["std"] == [1.0, 1.0, 1.0]  # normalisation is in the graph
+    # normalisation in the graph; int8 input = pixel - 128 (per-channel means: ImageNet's)
+    assert inp["mean"] == ([128.0] * 3 if prec == "int8" else [0.0] * 3) and inp["std"] == [1.0, 1.0, 1.0]
     assert inp["normalization_in_graph"]["std"] == pytest.approx([58.395, 57.12, 57.375])
     if prec == "int8":
-        assert inp["dtype"] == "uint8" and inp["quantization"] == {"scale": 1.0, "zero_point": 0}
+        assert inp["dtype"] == "int8" and inp["quantization"] == {"scale": 1.0, "zero_point": 0}
         assert all(o["dtype"] == "int8" and "quantization" in o for o in m["outputs"])
         cal = m["calibration"]
         assert cal["count"] == 12 and cal["held_out"] == 3 and len(cal["image_list_sha256"]) == 64
@@ -98,7 +99,7 @@ def test_manifest_records_input_contract_parity_and_quantization(pi_bundles, key
         assert acc["gate"]["verdict"] == "not judged (n=3)" and any("not judged (n=3)" in w for w in m["warnings"])
         assert any("random weights" in w for w in m["warnings"]) is False  # weights came from a file
         ops = m["model"]["ops"]
-        assert "DEQUANTIZE" not in ops and ops.get("QUANTIZE", 0) == 1  # full integer: only the input quantize
+        assert "DEQUANTIZE" not in ops and "QUANTIZE" not in ops  # full integer, int8 input: no (de)quantize
     else:
         assert inp["dtype"] == "float32" and "quantization" not in inp and m["calibration"] is None
     assert not {"SHAPE", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"} & set(m["model"]["ops"])  # static, native dilation

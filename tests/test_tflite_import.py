@@ -44,10 +44,17 @@ def test_own_float_files_import_exactly(tmp_path, task, padding, res):
     assert (imp.task.value, imp.width_mult, imp.resolution, imp.num_classes) == (task, 0.35, res, 7)
     assert imp.arch.padding is padding and imp.arch.align_corners == (task == "segment")
     assert not imp.quantized and not imp.feed_normalized
-    assert np.allclose(imp.normalization.mean, NORM.mean) and np.allclose(imp.normalization.std, NORM.std)
-    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, res, res)).astype(np.float32))
+    # Our float files fold 1/std into the first convolution (docs/pi.md): the import reads the mean
+    # from the leading ADD and std 1, with the scale in the weights; exact in pixel terms.
+    assert np.allclose(imp.normalization.mean, NORM.mean) and np.allclose(imp.normalization.std, 1.0)
+    px = np.random.default_rng(0).uniform(0, 255, (1, res, res, 3)).astype(np.float32)
+
+    def fed(norm: Normalization) -> torch.Tensor:
+        x = (px - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
     with torch.no_grad():
-        ref, got = model(x), imp.model(x)
+        ref, got = model(fed(NORM)), imp.model(fed(imp.normalization))
     assert float(ref.abs().max()) > 1e-2
     assert float((ref - got).abs().max()) <= 1e-4
 
@@ -137,7 +144,8 @@ def test_train_init_from_tflite_keeps_padding_and_normalisation(tmp_path):
     assert np.allclose(meta["normalization"]["mean"], NORM.mean)
     src = resolve_source(BuildOptions(task="segment", out=tmp_path / "b", weights=out, width_mult=0.35,
                                       resolution=64, num_classes=5))
-    assert src.arch.padding is Padding.tf and np.allclose(src.normalization.std, NORM.std)
+    # std 1: our float files carry 1/std inside the first convolution's weights (docs/pi.md)
+    assert src.arch.padding is Padding.tf and np.allclose(src.normalization.std, 1.0)
     with pytest.raises(Exception, match="width 0.35, not --width-mult 1"):
         train(TrainConfig(task="segment", data=str(data), out=str(tmp_path / "x.safetensors"), width_mult=1.0,
                           resolution=64, epochs=1, batch_size=4, max_steps=1, init=str(path)))

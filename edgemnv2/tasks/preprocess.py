@@ -2,10 +2,10 @@
 
 Convention: ``Normalization.mean/std`` are in 0..255 pixel units and describe what the graph's
 real-valued input expects: ``real = (pixel - mean) / std``. A quantized input tensor then gets
-``q = round(real / scale + zero_point)``. Our int8 TFLite models carry the normalisation inside
-the graph (mean 0, std 1, uint8 input scale 1 / zero-point 0), so the device feeds camera pixels
-as they are, without float maths. Bare quantized models without a manifest (e.g. Coral's) are fed
-raw pixels (``Normalization.raw()``), the TFLite convention.
+``q = round(real / scale + zero_point)``. Our int8 TFLite models fold the normalisation into the
+graph and take int8 pixels shifted by an integer (e.g. mean 128, std 128, scale 1/128, zero point
+0: ``q = pixel - 128``); such an integer shift is computed without float maths. Bare quantized
+models without a manifest (e.g. Coral's) are fed raw pixels (``Normalization.raw()``), the TFLite convention.
 """
 
 from __future__ import annotations
@@ -74,6 +74,15 @@ def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _integer_shift(quant: Tuple[float, int], norm: Normalization) -> Optional[int]:
+    """``q = pixel + shift`` when the normalisation and the quantization together are an integer shift."""
+    mean, std = set(norm.mean), set(norm.std)
+    if len(mean) != 1 or len(std) != 1 or abs(quant[0] * std.pop() - 1.0) > 1e-6:
+        return None
+    shift = quant[1] - mean.pop()
+    return int(shift) if float(shift).is_integer() else None
+
+
 def to_model_input(resized: np.ndarray, fmt: InputFormat, norm: Normalization) -> np.ndarray:
     """Resized RGB uint8 (H, W, 3) -> batch of one in the model's layout and dtype."""
     dtype = np.dtype(fmt.dtype)
@@ -82,6 +91,9 @@ def to_model_input(resized: np.ndarray, fmt: InputFormat, norm: Normalization) -
             x = resized if dtype == np.uint8 else (resized.astype(np.int16) - 128).astype(dtype)
         elif norm.is_identity and fmt.quant[0] == 1.0 and fmt.quant[1] == 0 and dtype == np.uint8:
             x = resized  # pixels are the quantized values: no float maths on the device
+        elif (shift := _integer_shift(fmt.quant, norm)) is not None and \
+                np.iinfo(dtype).min <= shift and 255 + shift <= np.iinfo(dtype).max:
+            x = (resized.astype(np.int16) + shift).astype(dtype)  # e.g. our int8 models: pixel - 128
         else:
             real = (resized.astype(np.float32) - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
             info = np.iinfo(dtype)

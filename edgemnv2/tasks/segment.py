@@ -80,11 +80,20 @@ def colourise(mask: np.ndarray) -> np.ndarray:
     return cv2.LUT(cv2.merge([mask, mask, mask]), _LUT_BGR)
 
 
-def overlay(frame_bgr: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend the palette-coloured mask (resized to the frame) into the frame, in place."""
+def overlay(frame_bgr: np.ndarray, mask: np.ndarray, alpha: float = 0.5,
+            source: Optional[np.ndarray] = None) -> np.ndarray:
+    """Blend the palette-coloured mask (resized to the frame) into the frame, in place.
+
+    ``source``: the class map ``mask`` was nearest-resized from (the model's output size): colouring
+    that and resizing the colours gives the same image for a fraction of the work at 720p and up.
+    """
     import cv2
 
-    mask = resize_mask(mask, frame_bgr.shape[:2])
-    colour = colourise(mask)
+    h, w = frame_bgr.shape[:2]
+    small = source if source is not None and source.size < mask.size else None
+    if small is None:
+        colour = colourise(resize_mask(mask, (h, w)))
+    else:
+        colour = cv2.resize(colourise(small), (w, h), interpolation=cv2.INTER_NEAREST)
     cv2.addWeighted(colour, alpha, frame_bgr, 1 - alpha, 0, dst=frame_bgr)
     return frame_bgr

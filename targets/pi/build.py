@@ -7,8 +7,10 @@ int8: the shared flow (``calibration/flow.py``) with full-integer conversion as 
 step, compared with fp32 and gated -> bundle written atomically (nothing is left behind on any
 failure).
 
-Bundle input contract: raw RGB pixels NHWC (float32 0..255 for fp32/fp16, uint8 with scale 1 /
-zero point 0 for int8); the normalisation is inside the graph, so the manifest's mean/std are 0/1.
+Bundle input contract: RGB pixels NHWC; float32 0..255 for fp32/fp16 (manifest mean/std 0/1), int8
+pixels shifted by an integer for int8 (manifest mean = that integer, std = the model's uniform std or
+1; ``tf_twin.InputAffine``). The rest of the normalisation is folded into the graph (first
+convolution, plus one ADD only for per-channel means). ``model.ops`` records the op inventory.
 Outputs keep the task contract; each records its TFLite tensor name as ``runtime_name``.
 """
 
@@ -30,6 +32,9 @@ from ...labels import labels_text
 from ...model_source import ModelSource, base_manifest, onnx_output_specs, resolve_source
 from ...sysinfo import library_versions
 from ...tasks.base import Task
+from ...tasks.preprocess import Normalization
+
+PIXELS = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # float graphs take pixels as they are
 
 if TYPE_CHECKING:
     from ...calibration.flow import Int8Flow, Int8Result
@@ -102,12 +107,12 @@ def tflite_parity(src: ModelSource, tflite_path: Path, n: int = 2, seed: int = 0
             "max_abs_diff": max(worst.values()), "per_output": worst}
 
 
-def _io_specs(src: ModelSource, runner: Any) -> Dict[str, Any]:
+def _io_specs(src: ModelSource, runner: Any, norm: Normalization = PIXELS) -> Dict[str, Any]:
     """Manifest ``input`` and ``outputs`` for a converted model (dtypes and quantisation read from it)."""
     r = src.resolution
     spec = runner.input_specs()[0]
     inp: Dict[str, Any] = {"name": spec.name, "shape": [1, r, r, 3], "layout": "NHWC", "dtype": spec.dtype,
-                           "color": "RGB", "resize": "bilinear", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0],
+                           "color": "RGB", "resize": "bilinear", "mean": list(norm.mean), "std": list(norm.std),
                            "normalization_in_graph": src.normalization.to_dict()}
     if spec.quant is not None:
         inp["quantization"] = {"scale": spec.quant[0], "zero_point": spec.quant[1]}
@@ -184,7 +189,7 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
             atomic_write_bytes(model_path, convert_float(cf, Precision.fp16))
             reports["parity_fp16"] = tflite_parity(src, model_path, threads=opts.threads)
         if flow is not None:
-            int8, io = _int8(opts, src, cf, flow, fp32_path, model_path)
+            int8, io = _int8(opts, src, flow, fp32_path, model_path)
             reports["accuracy"] = int8.report
         else:
             with TFLiteRunner(model_path, threads=opts.threads) as runner:
@@ -212,26 +217,37 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
     return manifest
 
 
-def _int8(opts: BuildOptions, src: ModelSource, cf: Any, flow: Int8Flow, fp32_path: Path, model_path: Path
+def _int8(opts: BuildOptions, src: ModelSource, flow: Int8Flow, fp32_path: Path, model_path: Path
           ) -> Tuple[Int8Result, Dict[str, Any]]:
     """The int8 flow with TFLite's converter; returns its result and the int8 model's manifest I/O.
 
     Each model is loaded once here: its runner gives the I/O specs and then runs the comparison.
     """
-    from ...calibration.tflite_int8 import METHOD, PIXELS, QUANTIZATION, check_pixel_input, convert_int8
+    from ...calibration.tflite_int8 import (
+        METHOD,
+        QUANTIZATION,
+        check_input_quantization,
+        convert_int8,
+        input_normalization,
+    )
     from ...predictor import Predictor
     from .runner import TFLiteRunner
+    from .tf_twin import InputAffine, concrete_function
 
     io: Dict[str, Any] = {}
+    affine = InputAffine.for_int8(src.normalization.mean, src.normalization.std)
+    norms = {fp32_path.name: PIXELS, model_path.name: input_normalization(affine)}
 
     def calibrate(images: List[np.ndarray]) -> Dict[str, Any]:
-        atomic_write_bytes(model_path, convert_int8(cf, images, src.resolution))
+        cf8 = concrete_function(src.model, src.task.value, src.resolution, src.normalization.mean,
+                                src.normalization.std, affine)
+        atomic_write_bytes(model_path, convert_int8(cf8, images, src.resolution, affine))
         return {"method": METHOD, "quantization": QUANTIZATION}
 
     def predictor(path: Path) -> Predictor:
         runner = TFLiteRunner(path, threads=opts.threads).activate()
-        io[path.name] = _io_specs(src, runner)
-        return Predictor(runner, src.task, src.labels, PIXELS, io[path.name])
+        io[path.name] = _io_specs(src, runner, norms[path.name])
+        return Predictor(runner, src.task, src.labels, norms[path.name], io[path.name])
 
     def predictors() -> Tuple[Predictor, Predictor]:
         ref = predictor(fp32_path)
@@ -242,5 +258,5 @@ def _int8(opts: BuildOptions, src: ModelSource, cf: Any, flow: Int8Flow, fp32_pa
             raise
 
     result = flow.run(src.task, src.labels, calibrate, predictors)
-    check_pixel_input(io[model_path.name]["input"].get("quantization"))
+    check_input_quantization(io[model_path.name]["input"].get("quantization"), affine)
     return result, io[model_path.name]

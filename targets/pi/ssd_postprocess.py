@@ -54,7 +54,7 @@ def _module(src: ModelSource, score_threshold: float, iou_threshold: float) -> A
     """A tf.Module whose ``serve(images)`` returns the op's four outputs."""
     import tensorflow as tf
 
-    from .tf_twin import _Builder, _normalise, detect_heads
+    from .tf_twin import detect_heads, input_stage
 
     anchors = src.model.anchors.detach().cpu().numpy().astype(np.float32)  # (A, 4) cx, cy, w, h
     yxhw = np.ascontiguousarray(anchors[:, [1, 0, 3, 2]])
@@ -64,12 +64,11 @@ def _module(src: ModelSource, score_threshold: float, iou_threshold: float) -> A
         z = tf.constant(0.0, tf.float32)  # placeholder: the converter puts the op here
         return z, z, z, z
 
-    b = _Builder()
     r = src.resolution
 
     def serve(images: Any) -> Tuple[Any, ...]:
-        regs, logits = detect_heads(b, src.model, _normalise(tf, images, src.normalization.mean,
-                                                             src.normalization.std))
+        b, x = input_stage(images, src.normalization.mean, src.normalization.std)  # pixels in, folded
+        regs, logits = detect_heads(b, src.model, x)
         enc = tf.concat([regs[..., 1:2], regs[..., 0:1], regs[..., 3:4], regs[..., 2:3]], axis=-1)  # y, x, h, w
         return post(enc, tf.nn.softmax(logits, axis=-1), tf.constant(yxhw))
 
@@ -153,16 +152,17 @@ def match_detections(ref: Sequence[Any], test: Sequence[Any], iou: float = 0.5, 
 
 def _agreement(src: ModelSource, ref_io: Dict[str, Any], ref_path: Path, ssd_io: Dict[str, Any], ssd_path: Path,
                images: Sequence[np.ndarray], threads: Optional[int]) -> Dict[str, Any]:
-    from ...calibration.tflite_int8 import PIXELS
     from ...model_io import ModelIO
     from ...predictor import DetectOptions, Predictor
+    from ...tasks.preprocess import Normalization
     from .runner import TFLiteRunner
 
     same = DetectOptions(src.score_threshold, 0.45, MAX_DETECTIONS)
 
     def predictor(io: Dict[str, Any], path: Path) -> Predictor:
         model_io = ModelIO.from_manifest({"task": "detect", **io})
-        return Predictor.from_io(TFLiteRunner(path, threads=threads), model_io, src.labels, normalization=PIXELS,
+        norm = Normalization.from_dict(io["input"])  # the int8 reference takes shifted pixels, the SSD file pixels
+        return Predictor.from_io(TFLiteRunner(path, threads=threads), model_io, src.labels, normalization=norm,
                                  detect_options=same)
 
     n_ref = n_test = matched = 0

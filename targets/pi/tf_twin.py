@@ -13,22 +13,49 @@ targets: dynamic-shape ops stop XNNPACK delegation), and padding copies PyTorch 
 SAME would pad bottom/right only); in the ``tf`` mode (``edgemnv2.models.spec.Padding``) they are
 plain SAME convolutions, no PAD ops; stride-1 ones are SAME in both (symmetric for odd kernels).
 
-Inputs are raw RGB pixels NHWC, float 0..255: the normalisation is the first op of the graph, so an
-int8 model can take uint8 camera pixels (input scale 1, zero point 0) without float maths on the
-device. Outputs keep the task contract: classify logits (1, C); detect boxes (1, A, 4) normalised
+The graph's input is ``v = (pixel - offset) / scale`` (:class:`InputAffine`): raw pixels (offset 0,
+scale 1) for float models; for int8 models an integer offset (the model's mean when it is one integer
+for all channels, else 128) and the model's std when it is one for all channels, so ``v`` quantizes
+to ``int8 = pixel - offset + zero_point`` with no QUANTIZE op and no float maths on the device. The
+rest of the normalisation is folded exactly: its per-channel scale into the first convolution's
+weights (scaling commutes with zero padding); a per-channel offset left over is one ADD in front of
+it (folding it into the bias would be wrong at the zero-padded borders). Google's models (mean =
+std = 128) need no op at all. Outputs keep the task contract: classify logits (1, C); detect boxes (1, A, 4) normalised
 xyxy and softmax scores (1, A, C); segment logits (1, H, W, C) at input resolution.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["tf_forward", "concrete_function", "new_converter", "OUTPUT_ORDER", "detect_heads"]
+__all__ = ["InputAffine", "input_stage", "tf_forward", "concrete_function", "new_converter", "OUTPUT_ORDER",
+           "detect_heads"]
 
 # The order in which each task's graph returns its outputs (matches model_outputs()).
 OUTPUT_ORDER = {"classify": ["logits"], "detect": ["boxes", "scores"], "segment": ["logits"]}
+
+
+@dataclass(frozen=True)
+class InputAffine:
+    """The graph input ``v = (pixel - offset) / scale`` (the same for the three channels)."""
+
+    offset: float = 0.0
+    scale: float = 1.0
+
+    @classmethod
+    def for_int8(cls, mean: Sequence[float], std: Sequence[float]) -> InputAffine:
+        """Integer offset (so int8 input = shifted pixels) and the std when uniform (no scale left to fold)."""
+        m = float(mean[0])
+        offset = m if len(set(mean)) == 1 and m.is_integer() and 0 <= m <= 255 else 128.0
+        return cls(offset, float(std[0]) if len(set(std)) == 1 else 1.0)
+
+    def remainder(self, mean: Sequence[float], std: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
+        """(shift, channel scale): normalised = (v + shift) * channel scale, per channel (float64)."""
+        m, sd = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        return (self.offset - m) / self.scale, self.scale / sd
 
 
 def _np(t: Any) -> np.ndarray:
@@ -49,10 +76,17 @@ def fold(conv: Any, bn: Any = None) -> Tuple[np.ndarray, np.ndarray]:
 class _Builder:
     """Turns torch modules into TF ops on a tensor; constants are float32 numpy arrays."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_scale: Optional[np.ndarray] = None) -> None:
         import tensorflow as tf
 
         self.tf = tf
+        self.in_scale = in_scale  # per input channel, folded into the first convolution built
+
+    def _fold_input_scale(self, w: np.ndarray, depthwise: bool) -> np.ndarray:
+        s, self.in_scale = self.in_scale, None
+        if s is None or np.all(s == 1.0):
+            return w
+        return w * (s[:, None, None, None] if depthwise else s[None, :, None, None])
 
     def conv(self, x: Any, conv: Any, bn: Any = None, act: Optional[str] = None,
              folded: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Any:
@@ -66,6 +100,7 @@ class _Builder:
         depthwise = conv.groups > 1
         if depthwise and conv.groups != conv.in_channels:
             raise NotImplementedError("grouped (non-depthwise) convolutions are not used by MobileNetV2")
+        w = self._fold_input_scale(w, depthwise)
         tf_same = isinstance(conv, SameConv2d)
         if not tf_same and conv.padding[0] != (k - 1) // 2 * dil:
             raise NotImplementedError(f"unexpected padding {conv.padding} for kernel {k}, dilation {dil}")
@@ -130,13 +165,6 @@ class _Builder:
                 raise NotImplementedError(f"no TF twin for {type(m).__name__}")
             i += 1
         return x
-
-
-def _normalise(tf: Any, x: Any, mean: Sequence[float], std: Sequence[float]) -> Any:
-    """(pixels - mean) / std as one per-channel multiply-add inside the graph."""
-    scale = (1.0 / np.asarray(std, np.float64)).astype(np.float32)
-    shift = (-np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)
-    return x * scale + shift
 
 
 def _classify(b: _Builder, model: Any, x: Any) -> List[Any]:
@@ -213,14 +241,21 @@ def _segment(b: _Builder, model: Any, x: Any, resolution: int) -> List[Any]:
     return [tf.image.resize(logits, [resolution, resolution], method="bilinear")]
 
 
-def tf_forward(model: Any, task: str, resolution: int, mean: Sequence[float],
-               std: Sequence[float]) -> Callable[[Any], List[Any]]:
-    """A function images(1, R, R, 3) float pixels -> the task's outputs, with the torch weights baked in."""
-    b = _Builder()
-    tf = b.tf
+def input_stage(images: Any, mean: Sequence[float], std: Sequence[float], affine: InputAffine = InputAffine()
+                ) -> Tuple[_Builder, Any]:
+    """A fresh builder (call once per trace) whose first convolution takes the normalisation's scale, and
+    the graph's input with the per-channel offset left over added (no op when there is none)."""
+    shift, in_scale = affine.remainder(mean, std)
+    x = images + shift.astype(np.float32) if np.any(shift != 0.0) else images
+    return _Builder(in_scale), x
 
+
+def tf_forward(model: Any, task: str, resolution: int, mean: Sequence[float], std: Sequence[float],
+               affine: InputAffine = InputAffine()) -> Callable[[Any], List[Any]]:
+    """A function images(1, R, R, 3) float ``v`` (see :class:`InputAffine`) -> the task's outputs, with the
+    torch weights and the normalisation baked in."""
     def forward(images: Any) -> List[Any]:
-        x = _normalise(tf, images, mean, std)
+        b, x = input_stage(images, mean, std, affine)
         if task == "classify":
             return _classify(b, model, x)
         if task == "detect":
@@ -231,11 +266,11 @@ def tf_forward(model: Any, task: str, resolution: int, mean: Sequence[float],
 
 
 def concrete_function(model: Any, task: str, resolution: int, mean: Sequence[float] = (0.0, 0.0, 0.0),
-                      std: Sequence[float] = (1.0, 1.0, 1.0)) -> Any:
+                      std: Sequence[float] = (1.0, 1.0, 1.0), affine: InputAffine = InputAffine()) -> Any:
     """The traced ``tf.function`` (static input (1, R, R, 3) float32 named ``images``) for the converter."""
     import tensorflow as tf
 
-    fwd = tf_forward(model, task, resolution, mean, std)
+    fwd = tf_forward(model, task, resolution, mean, std, affine)
     fn = tf.function(lambda images: tuple(fwd(images)), autograph=False,
                      input_signature=[tf.TensorSpec([1, resolution, resolution, 3], tf.float32, name="images")])
     return fn.get_concrete_function()

@@ -81,13 +81,13 @@ class _Writer:
                            (4, "off", units), (5, "off", stats), (6, "off", files)])
 
 
-def _input(w: _Writer) -> int:
-    """Our Pi graphs take RGB pixels 0..255 (float, or uint8 with scale 1): mean 0, std 1."""
+def _input(w: _Writer, mean: Sequence[float], std: Sequence[float]) -> int:
+    """Our Pi graphs take RGB pixels 0..255: float (mean 0, std 1) or int8 ``pixel - mean`` at scale 1/std."""
     image = w.table([(0, "i8", 1)])  # ImageProperties: color_space RGB
-    norm = w.table([(0, "off", w.numbers([0.0, 0.0, 0.0])), (1, "off", w.numbers([1.0, 1.0, 1.0]))])
+    norm = w.table([(0, "off", w.numbers([float(v) for v in mean])), (1, "off", w.numbers([float(v) for v in std]))])
     unit = w.table([(0, "u8", _NORMALIZATION), (1, "off", norm)])
     stats = w.table([(0, "off", w.numbers([255.0])), (1, "off", w.numbers([0.0]))])
-    return w.tensor("image", "RGB pixels 0..255, resized bilinear; the normalisation is inside the graph",
+    return w.tensor("image", "RGB pixels 0..255, resized bilinear; the rest of the normalisation is inside the graph",
                     (_IMAGE, image), units=w.offsets([unit]), stats=stats)
 
 
@@ -115,10 +115,12 @@ def _output(w: _Writer, task: Task, role: str) -> int:
     return w.tensor("number of detections", "valid rows of location/category/score", feature)
 
 
-def metadata_buffer(task: Task, roles: Sequence[str], description: str) -> bytes:
-    """The ModelMetadata flatbuffer for outputs with these roles, in the model's output order."""
+def metadata_buffer(task: Task, roles: Sequence[str], description: str, mean: Sequence[float] = (0.0,) * 3,
+                    std: Sequence[float] = (1.0,) * 3) -> bytes:
+    """The ModelMetadata flatbuffer for outputs with these roles, in the model's output order; ``mean`` and
+    ``std``: the input normalisation the file expects (the manifest's)."""
     w = _Writer()
-    inputs = w.offsets([_input(w)])
+    inputs = w.offsets([_input(w, mean, std)])
     outputs = w.offsets([_output(w, task, r) for r in roles])
     sub = w.table([(2, "off", inputs), (3, "off", outputs)])
     root = w.table([(0, "off", w.string(f"edgemnv2 {task.value}")), (1, "off", w.string(description)),
@@ -148,7 +150,7 @@ def write_metadata(path: Path, src: ModelSource, io_: Dict[str, Any]) -> None:
     roles = _roles(src.task, path, io_["outputs"])
     desc = (f"edgemnv2 {src.task.value} model: MobileNetV2 {src.width_mult:g} at {src.resolution}x{src.resolution}, "
             f"{src.num_classes} classes (labels.txt, background first for detect/segment)")
-    meta = metadata_buffer(src.task, roles, desc)
+    meta = metadata_buffer(src.task, roles, desc, io_["input"]["mean"], io_["input"]["std"])
     model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
     buf = schema.BufferT()
     buf.data = np.frombuffer(meta, np.uint8)
