@@ -1,7 +1,7 @@
 """``edgemnv2 build --target pi --precision int8``: the statistical gate end to end (issue 14's acceptance).
 
-Real CLI runs on the built-in default models (MobileNetV2 0.35 at 128/160 px, so each build takes
-seconds of CPU): a healthy detector on 200 unlabelled synthetic images passes; 4 photos build with
+Real CLI runs on the built-in shapes models (``--weights shapes``: MobileNetV2 0.35 at 128/160 px, so
+each build takes seconds of CPU): a healthy detector on 200 unlabelled synthetic images passes; 4 photos build with
 a "not judged" warning; an int8 model calibrated on constant grey images fails on labelled data.
 """
 
@@ -57,7 +57,7 @@ def test_four_photos_build_with_not_judged_warning(cli, tmp_path: Path) -> None:
     """Was: "int8 loses 100 points on 1 held-out image". Now: built, warned, recorded as not judged."""
     calib = write_photo_folder(tmp_path / "photos", 4, seed=4)
     out = tmp_path / "cls"
-    proc = cli([*PI_INT8, "--task", "classify", "--calib", calib, "--out", out])
+    proc = cli([*PI_INT8, "--task", "classify", "--weights", "shapes", "--calib", calib, "--out", out])
     assert proc.returncode == 0, proc.stderr
     assert "warning: int8 quality not judged (n=1)" in proc.stderr and "--eval DIR" in proc.stderr, proc.stderr
     m = _manifest(out)
@@ -69,7 +69,8 @@ def test_int8_calibrated_on_constant_images_fails(cli, tmp_path: Path) -> None:
     """Calibrated on flat grey images, int8 saturates on real ones: 95% sure of a large drop on labelled data."""
     data, grey = _labelled_and_grey(tmp_path)
     out = tmp_path / "broken"
-    proc = cli([*PI_INT8, "--task", "classify", "--calib", grey, "--eval", data, "--out", out])
+    proc = cli([*PI_INT8, "--task", "classify", "--weights", "shapes", "--calib", grey, "--eval", data,
+                "--out", out])
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: int8 loses") and "95% sure it is more than" in last, last
@@ -83,8 +84,8 @@ def test_jetson_shares_the_gate(cli, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     data, grey = _labelled_and_grey(tmp_path)
     out = tmp_path / "broken"
-    proc = cli(["build", "--target", "jetson", "--precision", "int8", "--task", "classify", "--calib", grey,
-                "--eval", data, "--out", out])
+    proc = cli(["build", "--target", "jetson", "--precision", "int8", "--task", "classify", "--weights", "shapes",
+                "--calib", grey, "--eval", data, "--out", out])
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: int8 loses") and "95% sure it is more than" in last, last
