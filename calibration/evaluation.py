@@ -245,6 +245,12 @@ def labelled_eval_set(task: Task, labels: Sequence[str], path: Any, count: int,
             targets.append((t.boxes, t.classes))
         else:
             targets.append(t)
+    if task is Task.classify and targets and all(t < 0 for t in targets):
+        from ..errors import EdgeError
+
+        raise EdgeError(f"none of the classes in {ds.root} ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})"
+                        " is one of the model's labels, so --eval cannot measure accuracy",
+                        "name the class folders as the model's labels, or pass the matching --weights/--labels")
     if say is not None:
         say(f"evaluation: {n} labelled images from {ds.root}")
     return images, targets, str(ds.root)

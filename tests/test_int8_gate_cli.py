@@ -90,3 +90,14 @@ def test_jetson_shares_the_gate(cli, tmp_path: Path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: int8 loses") and "95% sure it is more than" in last, last
     assert not out.exists() and not list(tmp_path.glob(".broken*"))
+
+
+def test_eval_classes_that_match_no_label_are_refused(cli, tmp_path: Path) -> None:
+    """Was: the shapes dataset against the ImageNet classifier silently fell back to unlabelled agreement."""
+    data, grey = _labelled_and_grey(tmp_path)
+    out = tmp_path / "cls"
+    proc = cli([*PI_INT8, "--task", "classify", "--calib", grey, "--eval", data, "--out", out])
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: none of the classes in") and "--eval cannot measure accuracy" in last, last
+    assert not out.exists() and "Traceback" not in proc.stderr
