@@ -24,17 +24,12 @@ from .sysinfo import now_iso
 from .tasks.base import Task
 from .tasks.preprocess import Normalization
 
-__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "is_bundle", "check_model_matches"]
+__all__ = ["SCHEMA_VERSION", "MANIFEST", "Bundle", "load_bundle", "write_manifest", "check_model_matches"]
 
 SCHEMA_VERSION = 1
 MANIFEST = BUNDLE_MANIFEST
 KIND = BUNDLE_KIND
 _REQUIRED = ("schema_version", "task", "target", "precision", "model", "input", "outputs", "files")
-MODEL_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".engine": "tensorrt", ".plan": "tensorrt"}
-
-
-def is_bundle(path: str | os.PathLike) -> bool:
-    return (Path(path) / MANIFEST).is_file()
 
 
 def _safe_path(root: Path, rel: str) -> Path:
@@ -90,10 +85,6 @@ class Bundle:
 
     def path(self, rel: str) -> Path:
         return _safe_path(self.root, rel)
-
-    def save_manifest(self) -> None:
-        """Rewrite manifest.json (atomically), refreshing the hash of every listed file."""
-        write_manifest(self.root, self.manifest)
 
 
 def write_manifest(root: str | os.PathLike, manifest: Dict[str, Any]) -> Dict[str, Any]:

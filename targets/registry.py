@@ -19,7 +19,8 @@ from .base import Runner
 if TYPE_CHECKING:
     from ..bundle import Bundle
 
-__all__ = ["open_runner", "open_bundle_runner", "RUNTIME_FOR_SUFFIX", "FORMAT_FOR_TARGET"]
+__all__ = ["open_runner", "open_bundle_runner", "RUNTIME_FOR_SUFFIX", "FORMAT_FOR_SUFFIX", "FORMAT_FOR_TARGET",
+           "RUNTIME_NEEDS"]
 
 
 def _onnx(path: Path, threads: Optional[int], **kw: Any) -> Runner:
@@ -40,16 +41,22 @@ def _tensorrt(path: Path, threads: Optional[int], **kw: Any) -> Runner:
     return TensorRTRunner(path, **kw)
 
 
-RUNTIME_FOR_SUFFIX: Dict[str, Callable[..., Runner]] = {
-    ".onnx": _onnx,
-    ".tflite": _tflite,
-    ".engine": _tensorrt,
-    ".plan": _tensorrt,
-}
-RUNTIME_FOR_FORMAT: Dict[str, Callable[..., Runner]] = {"onnx": _onnx, "tflite": _tflite, "tensorrt": _tensorrt}
-FORMAT_FOR_TARGET: Dict[str, str] = {"cpu": "onnx", "pi": "tflite", "jetson": "tensorrt"}
+# The one table of model formats: file suffixes, the runner, the target that builds it, and what to
+# install to run it (importable modules, any one suffices; what it is; how to install it).
 SUFFIXES_FOR_FORMAT: Dict[str, Tuple[str, ...]] = {"onnx": (".onnx",), "tflite": (".tflite",),
                                                   "tensorrt": (".engine", ".plan")}
+FORMAT_FOR_SUFFIX: Dict[str, str] = {s: f for f, ss in SUFFIXES_FOR_FORMAT.items() for s in ss}
+RUNTIME_FOR_FORMAT: Dict[str, Callable[..., Runner]] = {"onnx": _onnx, "tflite": _tflite, "tensorrt": _tensorrt}
+RUNTIME_FOR_SUFFIX: Dict[str, Callable[..., Runner]] = {s: RUNTIME_FOR_FORMAT[f] for s, f in FORMAT_FOR_SUFFIX.items()}
+FORMAT_FOR_TARGET: Dict[str, str] = {"cpu": "onnx", "pi": "tflite", "jetson": "tensorrt"}
+RUNTIME_NEEDS: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
+    "onnx": (("onnxruntime",), "ONNX Runtime", "pip install onnxruntime (or pip install 'edgemnv2[host]')"),
+    "tflite": (("ai_edge_litert", "tflite_runtime", "tensorflow"), "a TFLite runtime (LiteRT)",
+               "pip install 'edgemnv2[pi]' (ai-edge-litert) or pip install tflite-runtime"),
+    "tensorrt": (("tensorrt",), "TensorRT",
+                 "run it on a Jetson with JetPack's TensorRT (a venv made with --system-site-packages) "
+                 "and pip install 'edgemnv2[jetson]'"),
+}
 
 
 def open_runner(path: str | os.PathLike, threads: Optional[int] = None, **kw: Any) -> Runner:

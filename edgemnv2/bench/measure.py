@@ -33,21 +33,10 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..profiling import StageTimes, latency_stats
+from ..targets.registry import FORMAT_FOR_SUFFIX, RUNTIME_NEEDS
 from .telemetry import TelemetrySampler, energy_between
 
-__all__ = ["BenchConfig", "ModelRef", "bench_model", "check_runtime", "synthetic_image", "RUNTIMES"]
-
-# model format -> (importable modules, any one suffices; what it is; how to install it)
-RUNTIMES: Dict[str, Any] = {
-    "onnx": (("onnxruntime",), "ONNX Runtime",
-             "pip install onnxruntime (or pip install 'edgemnv2[host]')"),
-    "tflite": (("ai_edge_litert", "tflite_runtime", "tensorflow"), "a TFLite runtime (LiteRT)",
-               "pip install 'edgemnv2[pi]' (ai-edge-litert) or pip install tflite-runtime"),
-    "tensorrt": (("tensorrt",), "TensorRT",
-                 "run it on a Jetson with JetPack's TensorRT (a venv made with --system-site-packages) "
-                 "and pip install 'edgemnv2[jetson]'"),
-}
-_SUFFIX_FORMAT = {".onnx": "onnx", ".tflite": "tflite", ".engine": "tensorrt", ".plan": "tensorrt"}
+__all__ = ["BenchConfig", "ModelRef", "bench_model", "check_runtime", "synthetic_image"]
 
 
 @dataclass
@@ -90,7 +79,7 @@ class ModelRef:
 
 def check_runtime(model_format: str, what: str) -> str:
     """Raise EdgeError naming what to install when no runtime for ``model_format`` is importable."""
-    entry = RUNTIMES.get(model_format)
+    entry = RUNTIME_NEEDS.get(model_format)
     if entry is None:
         raise EdgeError(f"{what}: unknown model format '{model_format}'", "pass a .onnx, .tflite or .engine model")
     modules, label, install = entry
@@ -149,7 +138,7 @@ def describe_ref(ref: ModelRef) -> Dict[str, Any]:
         raise EdgeError(f"{model} is a directory", "use --bundle DIR for a bundle, --model FILE for a model file")
     if ref.task is None:
         raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-    fmt = _SUFFIX_FORMAT.get(model.suffix.lower())
+    fmt = FORMAT_FOR_SUFFIX.get(model.suffix.lower())
     if fmt is None:
         raise EdgeError(f"unsupported model file type '{model.suffix}' for {model.name}",
                         "pass a .onnx, .tflite or .engine file")
@@ -230,7 +219,7 @@ def _ru_maxrss_mb() -> Optional[float]:
 def _import_runtime(model_format: str) -> float:
     """Import the runtime now and return how long that took (0 when it was already imported)."""
     t = time.perf_counter()
-    for mod in RUNTIMES[model_format][0]:
+    for mod in RUNTIME_NEEDS[model_format][0]:
         if importlib.util.find_spec(mod) is not None:
             importlib.import_module(mod)
             break

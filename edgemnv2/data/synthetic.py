@@ -23,7 +23,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -312,10 +312,6 @@ def write_dataset(out: str | Path, task: Task | str, counts: Optional[Dict[str, 
             "regenerate": f"edgemnv2 data synth --task {task.value} --out DIR --seed {seed} --size {size} "
                           + " ".join(f"--{k} {v}" for k, v in counts.items())}, indent=2))
     return out
-
-
-def split_names() -> Sequence[str]:
-    return SPLITS
 
 
 class MovingScene:
