@@ -10,26 +10,35 @@ import typer
 
 from ..model_io import BoxFormat, BoxUnits
 from ..tasks.base import Task
+from .options import (
+    BundleOpt,
+    IouThresholdOpt,
+    LabelsOpt,
+    ModelOpt,
+    ScoreThresholdOpt,
+    TaskOpt,
+    ThreadsOpt,
+    TopKOpt,
+    open_predictor,
+)
 
 _BARE = "Bare --model: "
 
 
 def predict(
     images: List[Path] = typer.Argument(..., help="Image files (JPEG, PNG, BMP, ...)."),
-    bundle: Optional[Path] = typer.Option(None, "--bundle", "-b", help="Bundle directory from edgemnv2 build."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A bare model file (.onnx, .tflite, .engine)."),
-    task: Optional[Task] = typer.Option(None, "--task", help="Task of a bare --model (a bundle knows its own)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a bare --model."),
+    bundle: BundleOpt = None,
+    model: ModelOpt = None,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
     as_json: bool = typer.Option(False, "--json", help="One JSON object per image per line on stdout "
                                  "(detect: COCO boxes, bbox = [x, y, width, height] in pixels)."),
     mask_out: Optional[Path] = typer.Option(None, "--mask-out", help="segment: write <image stem>.png class masks "
                                             "(uint8 class index per pixel, input image size) here."),
-    top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
-    score_threshold: Optional[float] = typer.Option(None, "--score-threshold", help="detect: minimum score "
-                                                   "(default: the bundle's recorded threshold, else 0.3)."),
-    iou_threshold: Optional[float] = typer.Option(None, "--iou-threshold", help="detect: NMS IoU threshold "
-                                                 "(default: the bundle's, else 0.45)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: the runtime's)."),
+    top_k: TopKOpt = 5,
+    score_threshold: ScoreThresholdOpt = None,
+    iou_threshold: IouThresholdOpt = None,
+    threads: ThreadsOpt = None,
     mean: Optional[str] = typer.Option(None, "--mean", help=_BARE + "input mean, 1 or 3 numbers in 0..255 pixel "
                                        "units (real = (pixel - mean) / std). Default: the file's metadata, "
                                        "raw pixels for integer inputs, else ImageNet's."),
@@ -63,21 +72,11 @@ def predict(
     from ..finite import json_safe, nonfinite
     from ..imageio import read_rgb
     from ..model_io import overrides
-    from ..predictor import Predictor
     from ..ui import err_console, warn
 
-    if (bundle is None) == (model is None):
-        raise EdgeError("pass exactly one of --bundle DIR or --model FILE")
     dopts = {"score_threshold": score_threshold, "iou_threshold": iou_threshold}
     bare = overrides(mean, std, input_range, resolution, outputs, box_format, box_units, background)
-    if bundle is not None:
-        if task is not None or labels is not None:
-            raise EdgeError("--task and --labels are for a bare --model; a bundle records its own")
-        predictor = Predictor.from_bundle(bundle, threads=threads, top_k=top_k, overrides=bare, **dopts)
-    else:
-        if task is None:
-            raise EdgeError("--task is required with --model", "pass --task classify, detect or segment")
-        predictor = Predictor.from_model(model, task, labels, threads=threads, top_k=top_k, overrides=bare, **dopts)
+    predictor = open_predictor(bundle, model, task, labels, threads=threads, top_k=top_k, overrides=bare, **dopts)
     if mask_out is not None:
         if predictor.task is not Task.segment:
             raise EdgeError("--mask-out is for segmentation models")
