@@ -193,12 +193,14 @@ class Lane:
         shutil.copy2(REPO / "pyproject.toml", self.tests_copy)
 
     def _write_video(self, path: Path) -> None:
-        """12 frames (MJPG .avi): calibration images sliding sideways."""
+        """12 frames (lossless FFV1 .avi): calibration images sliding sideways. Lossless, because FFmpeg's
+        MJPEG decoder does not give bit-identical pixels on x86-64 and aarch64, which moved a detection
+        across the threshold in an earlier run; the lane compares our code, not the JPEG decoders."""
         import cv2
         import numpy as np
 
         frames = [cv2.resize(cv2.imread(str(p)), (320, 240)) for p in sorted(self.calib.glob("*"))[:3]]
-        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, (320, 240))
         for i in range(12):
             w.write(np.roll(frames[i % 3], 8 * i, axis=1))
         w.release()
