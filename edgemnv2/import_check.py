@@ -18,7 +18,7 @@ from .errors import EdgeError
 from .tasks.base import Task
 from .tasks.preprocess import resize_rgb
 
-__all__ = ["check_import", "compare_with_tflite", "builtin_images", "BARS"]
+__all__ = ["check_import", "compare_with_tflite", "builtin_images", "random_crops", "BARS"]
 
 BARS = {"top1_float": 0.99, "top1_int8": 0.93, "miou": 0.90}
 DEFAULT_COUNT = {Task.classify: 100, Task.segment: 8}
@@ -46,7 +46,12 @@ def builtin_images(task: Task, count: int, seed: int = 0) -> Tuple[List[np.ndarr
         kind = Task.detect if task is Task.classify else task  # several objects per scene
         return [render_scene(np.random.default_rng([seed, 12, i]), 256, kind).image for i in range(count)], \
             "built-in synthetic scenes"
-    rng = np.random.default_rng([seed, 12])
+    out = random_crops(photos, count, np.random.default_rng([seed, 12]))
+    return out, f"built-in: {count} crops of scikit-image's {len(photos)} sample photos (seed {seed})"
+
+
+def random_crops(photos: List[np.ndarray], count: int, rng: np.random.Generator) -> List[np.ndarray]:
+    """``count`` square crops (half to all of the shorter side) of ``photos`` in turn, half of them mirrored."""
     out = []
     for i in range(count):
         img = photos[i % len(photos)]
@@ -55,7 +60,7 @@ def builtin_images(task: Task, count: int, seed: int = 0) -> Tuple[List[np.ndarr
         y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         crop = img[y:y + side, x:x + side]
         out.append(np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop))
-    return out, f"built-in: {count} crops of scikit-image's {len(photos)} sample photos (seed {seed})"
+    return out
 
 
 def _folder_images(folder: Path, count: int) -> List[np.ndarray]:

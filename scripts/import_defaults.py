@@ -45,17 +45,10 @@ PHOTOS = ("cat.bmp", "grace_hopper.bmp", "bird_segmentation.bmp", "dog_segmentat
 
 def crops(coral: Path, count: int, seed: int = 0) -> List[np.ndarray]:
     """Deterministic square crops (and flips) of the shared photos."""
+    from edgemnv2.import_check import random_crops
+
     photos = [read_rgb(coral / n) for n in PHOTOS if (coral / n).is_file()]
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        img = photos[i % len(photos)]
-        h, w = img.shape[:2]
-        side = int(rng.uniform(0.5, 1.0) * min(h, w))
-        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        c = img[y:y + side, x:x + side]
-        out.append(np.ascontiguousarray(c[:, ::-1] if rng.random() < 0.5 else c))
-    return out
+    return random_crops(photos, count, np.random.default_rng(seed))
 
 
 def fp16_state(model: Any) -> Dict[str, Any]:
