@@ -309,7 +309,9 @@ class Lane:
     def camera(self, rt: str, key: str, source: str, frames: int) -> str:
         module, recs = setup.RUNTIMES[rt].module, {}
         for side, py in (("x86", self.env.x86[rt]), ("aarch64", str(self.env.emu[rt]))):
-            out = self.out / rt / side / f"camera-{key}-{len(recs)}.jsonl"
+            # one file per (bundle, source): --json-out appends, so a reused name would mix two runs' records
+            tag = "".join(c if c.isalnum() else "_" for c in Path(source).name or source)
+            out = self.out / rt / side / f"camera-{key}-{tag}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
             thr = ["--score-threshold", SCORE_THRESHOLD] if key.startswith("detect") else []
             cli(py, ["camera", "--source", source, "--bundle", self.bundles[key], "--max-frames", frames,
