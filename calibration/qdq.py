@@ -7,7 +7,9 @@ DequantizeLinear pairs. ``onnxruntime.quantization.quantize_static`` does the wo
 set NVIDIA's ModelOpt passes to it (see docs/jetson.md and ../shared/docs/tensorrt.md):
 symmetric int8 activations and weights, zero-points 0, per-channel weights on axis 0 (Conv) / 1
 (ConvTranspose), bias left in float, a Q/DQ pair on every weight. Types are passed explicitly
-because onnxruntime's defaults changed between releases.
+because onnxruntime's defaults changed between releases. Weight scales are chosen by
+``weight_grid`` and passed as onnxruntime's ``TensorQuantOverrides`` (imported int8 weights stay on
+their own grid).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import EdgeError, MissingDependency
 from ..fileio import default_mode, write_failure
 from ..tasks.preprocess import InputFormat, Normalization, preprocess
+from .weight_grid import choose_scales
 
 __all__ = ["QDQ_EXTRA_OPTIONS", "qdq_options", "ImageReader", "quantize_qdq", "CALIBRATION_METHODS"]
 
@@ -129,6 +132,8 @@ def quantize_qdq(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, imag
 
     reader = _Reader(ImageReader(images, inputs[0].name, dims[2], normalization, on_item))
     opts = qdq_options(calibrate_method)
+    overrides, grid = weight_overrides(model, opts["extra_options"]["QDQOpTypePerChannelSupportToAxis"])
+    opts["extra_options"]["TensorQuantOverrides"] = overrides
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp.onnx", dir=out_path.parent)
     os.fchmod(fd, default_mode())  # mkstemp makes 0600; the bundle's other files are 0644
@@ -152,7 +157,7 @@ def quantize_qdq(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, imag
         raise
     ops = [n.op_type for n in qmodel.graph.node]
     opset = next((o.version for o in qmodel.opset_import if o.domain in ("", "ai.onnx")), None)
-    extra = dict(opts["extra_options"])
+    extra = {k: v for k, v in opts["extra_options"].items() if k != "TensorQuantOverrides"}
     return {
         "tool": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
@@ -162,7 +167,32 @@ def quantize_qdq(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, imag
         "calibrate_method": calibrate_method,
         "extra_options": extra,
         "images": len(images),
+        "weights_on_own_grid": grid,
         "quantize_nodes": ops.count("QuantizeLinear"),
         "dequantize_nodes": ops.count("DequantizeLinear"),
         "opset": opset,
     }
+
+
+def weight_overrides(model: Any, per_channel_axis: Dict[str, int]) -> Tuple[Dict[str, List[Dict[str, Any]]],
+                                                                           Dict[str, int]]:
+    """``TensorQuantOverrides`` giving every Conv / Gemm weight initializer the scales
+    ``weight_grid.choose_scales`` picks (per channel on the axis onnxruntime uses, else per tensor)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    overrides: Dict[str, List[Dict[str, Any]]] = {}
+    counts = {"channels": 0, "on_grid": 0}
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose", "Gemm") or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        w = numpy_helper.to_array(inits[node.input[1]])
+        axis = per_channel_axis.get(node.op_type)
+        grid = choose_scales(w, axis)
+        counts["channels"] += grid.channels
+        counts["on_grid"] += grid.on_grid
+        scales = [{"scale": np.float32(s), "zero_point": np.int8(0)} for s in grid.scales]
+        if axis is not None:
+            scales[0]["axis"] = axis
+        overrides[node.input[1]] = scales
+    return overrides, counts

@@ -73,7 +73,7 @@ def test_coral_float_agrees_with_coral_int8_when_tf_padded(coral_dir: Path, tmp_
     assert np.mean(np.equal(ours, theirs)) >= 0.9
 
 
-def test_int8_of_trained_model_report(coral_int8_bundle: Path, coral_dir: Path) -> None:
+def test_int8_of_trained_model_report(coral_int8_bundle: Path, coral_dir: Path, capsys) -> None:
     """Full-integer int8 keeps fp32's top-1 on most held-out photos and still finds the cat."""
     from edgemnv2.bundle import load_bundle
     from edgemnv2.imageio import read_rgb
@@ -84,7 +84,10 @@ def test_int8_of_trained_model_report(coral_int8_bundle: Path, coral_dir: Path) 
     assert m["reports"]["parity"]["max_abs_diff"] <= 1e-4  # fp32 TFLite vs PyTorch on 1001 logits
     acc = m["reports"]["accuracy"]
     assert acc["images"] == 12 and acc["metric"] == "top1" and acc["basis"].startswith("fp32 outputs (no labels)")
-    assert acc["top1_agreement"] >= 70.0, acc  # measured 83% on these 12 crops; random weights give noise
+    with capsys.disabled():
+        print(f"\n[pi int8, trained MobileNetV2 1.0@224] top-1 agreement with fp32: {acc['top1_agreement']}% on "
+              f"{acc['images']} held-out crops; {m['calibration']['quantization']['weights_on_own_grid']}")
+    assert acc["top1_agreement"] >= 70.0, acc  # random weights give noise
     assert acc["agreement"] == acc["top1_agreement"] and "drop" not in acc  # no labels: agreement, not accuracy
     assert m["calibration"]["count"] == 48 and m["calibration"]["held_out"] == 12
     with Predictor.from_bundle(b) as p:

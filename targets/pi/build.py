@@ -241,8 +241,9 @@ def _int8(opts: BuildOptions, src: ModelSource, flow: Int8Flow, fp32_path: Path,
     def calibrate(images: List[np.ndarray]) -> Dict[str, Any]:
         cf8 = concrete_function(src.model, src.task.value, src.resolution, src.normalization.mean,
                                 src.normalization.std, affine)
-        atomic_write_bytes(model_path, convert_int8(cf8, images, src.resolution, affine))
-        return {"method": METHOD, "quantization": QUANTIZATION}
+        model, grid = convert_int8(cf8, images, src.resolution, affine)
+        atomic_write_bytes(model_path, model)
+        return {"method": METHOD, "quantization": dict(QUANTIZATION, weights_on_own_grid=grid)}
 
     def predictor(path: Path) -> Predictor:
         runner = TFLiteRunner(path, threads=opts.threads).activate()
