@@ -7,7 +7,8 @@ a video file costs), preprocess (resize to the model + quantize), inference, pos
 process), so it is the share of the machine each stage takes, whatever else runs on it; the
 figure of merit is the non-inference share of the frame's CPU time (goal < 25%).
 
-Usage: python benchmarks/segment_frame.py BUNDLE [--image 720p.jpg] [--frames 30] [--threads 2]
+Usage: python benchmarks/segment_frame.py BUNDLE [BUNDLE ...] [--image 720p.jpg] [--frames 30] [--threads 2]
+(several bundles run frame by frame in turn, so they see the same machine load).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -28,47 +29,63 @@ CORAL = Path(os.environ.get("EDGEMNV2_CORAL_DIR", REPO.parent / "shared" / "data
 STAGES = ("decode", "preprocess", "inference", "postprocess", "render", "encode")
 
 
-def main(argv: List[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bundle", type=Path)
-    ap.add_argument("--image", type=Path, default=CORAL / "cat_720p.jpg")
-    ap.add_argument("--frames", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
+def _frame(pred: Any, jpg: bytes) -> Tuple[List[float], Any]:
+    """One frame through the stages; CPU seconds at each stage boundary, and the decoded frame."""
     import cv2
 
-    from edgemnv2.predictor import Predictor
+    t = [time.process_time()]
+    frame = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+    t.append(time.process_time())
+    feeds = pred.preprocess(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    t.append(time.process_time())
+    raw = pred.infer(feeds)
+    t.append(time.process_time())
+    result = pred.postprocess(raw, frame.shape[:2])
+    t.append(time.process_time())
+    image = result.draw(frame)
+    t.append(time.process_time())
+    cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    t.append(time.process_time())
+    return t, frame
 
-    jpg = args.image.read_bytes()
-    cpu: Dict[str, List[float]] = {s: [] for s in STAGES}
-    with Predictor.from_bundle(args.bundle, threads=args.threads) as pred:
-        for i in range(args.frames + 3):  # 3 warm-up frames
-            t = [time.process_time()]
-            frame = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
-            t.append(time.process_time())
-            feeds = pred.preprocess(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            t.append(time.process_time())
-            raw = pred.infer(feeds)
-            t.append(time.process_time())
-            result = pred.postprocess(raw, frame.shape[:2])
-            t.append(time.process_time())
-            image = result.draw(frame)
-            t.append(time.process_time())
-            cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-            t.append(time.process_time())
-            if i >= 3:
-                for s, a, b in zip(STAGES, t, t[1:]):
-                    cpu[s].append((b - a) * 1e3)
+
+def _print(name: str, cpu: Dict[str, List[float]], frame: Any, args: argparse.Namespace) -> None:
     med = {s: statistics.median(v) for s, v in cpu.items()}
     total = sum(med.values())
     h, w = frame.shape[:2]
-    print(f"# {args.bundle.name}: {w}x{h} frame, {args.frames} frames, {args.threads} inference thread(s); "
+    print(f"# {name}: {w}x{h} frame, {args.frames} frames, {args.threads} inference thread(s); "
           "median CPU ms per stage (process_time, all threads)")
     for s in STAGES:
         print(f"{s:<12} {med[s]:7.1f} ms  {100 * med[s] / total:5.1f}%")
     other = total - med["inference"]
     print(f"non-inference {other:6.1f} ms of {total:.1f} ms = {100 * other / total:.1f}% of the frame's CPU time "
           f"(goal < 25%: {'met' if other / total < 0.25 else 'NOT met'})")
+
+
+def main(argv: List[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle", type=Path, nargs="+", help="one or more bundles, run frame by frame in turn")
+    ap.add_argument("--image", type=Path, default=CORAL / "cat_720p.jpg")
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    from edgemnv2.predictor import Predictor
+
+    jpg = args.image.read_bytes()
+    cpu = {b: {s: [] for s in STAGES} for b in args.bundle}
+    preds = [Predictor.from_bundle(b, threads=args.threads).activate() for b in args.bundle]
+    try:
+        for i in range(args.frames + 3):  # 3 warm-up frames
+            for b, pred in zip(args.bundle, preds):
+                t, frame = _frame(pred, jpg)
+                if i >= 3:
+                    for s, a, z in zip(STAGES, t, t[1:]):
+                        cpu[b][s].append((z - a) * 1e3)
+    finally:
+        for pred in preds:
+            pred.runner.deactivate()
+    for b in args.bundle:
+        _print(b.name, cpu[b], frame, args)
     return 0
 
 

@@ -80,6 +80,14 @@ class Int8Flow:
             targets = folder_class_targets(calib.class_names, [calib.targets[i] for i in held], labels)
         return _EvalSet(keep, held, [calib.images[i] for i in held], targets, "held out from --calib")
 
+    def split(self) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """(calibrate-on, evaluate-on) ``--calib`` images as ``run`` splits them; with ``--eval``: (all, [])."""
+        images = list(self.calib.images)
+        if self.opts.eval_data is not None:
+            return images, []
+        keep, held = split_holdout(len(images))
+        return [images[i] for i in keep], [images[i] for i in held]
+
     def run(self, task: Task, labels: Sequence[str], calibrate: Calibrate, predictors: Predictors) -> Int8Result:
         """Calibrate, compare with fp32, gate. Raises EdgeError when the gate fails."""
         opts, calib, say = self.opts, self.calib, self.say

@@ -105,6 +105,8 @@ class BuildOptions:
     threads: Optional[int] = None  # for checks run during the build
     # Pi detect: TFLite_Detection_PostProcess inside the .tflite (targets/pi/ssd_postprocess.py)
     in_model_nms: bool = False
+    # Pi segment: ARG_MAX inside the .tflite (targets/pi/argmax.py)
+    in_model_argmax: bool = False
     check_images: Optional[Path] = None  # --weights FILE.tflite: photos for the import's agreement check
 
     def __post_init__(self) -> None:
@@ -130,6 +132,8 @@ class BuildOptions:
             raise EdgeError(f"--min-agreement {self.min_agreement:g} is not a number of points", "use 0 to 100")
         if self.in_model_nms and (self.target is not Target.pi or self.task is not Task.detect):
             raise EdgeError("--in-model-nms is for --target pi --task detect")
+        if self.in_model_argmax and (self.target is not Target.pi or self.task is not Task.segment):
+            raise EdgeError("--in-model-argmax is for --target pi --task segment")
         if self.eval_count <= 0:
             raise EdgeError(f"--eval-count must be positive, not {self.eval_count}")
 

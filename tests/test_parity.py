@@ -124,9 +124,9 @@ def test_tflite_twin_matches_pytorch_in_both_padding_modes(tmp_path, task, res, 
     pytest.importorskip("tensorflow")
     pytest.importorskip("ai_edge_litert")
     from edgemnv2.model_source import ModelSource
-    from edgemnv2.targets.pi.build import convert_float, tflite_parity
+    from edgemnv2.targets.pi.build import tflite_parity
     from edgemnv2.targets.pi.runner import TFLiteRunner
-    from edgemnv2.targets.pi.tf_twin import concrete_function
+    from edgemnv2.targets.pi.tf_twin import concrete_function, convert_float
     from edgemnv2.tasks.base import Task
     from edgemnv2.tasks.preprocess import IMAGENET
 

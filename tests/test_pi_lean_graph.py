@@ -71,9 +71,8 @@ def _max_diff(path: Path, src: ModelSource, affine: InputAffine, pixels: np.ndar
     ("segment", "shapes", True, 1),
 ], ids=str)
 def test_folded_normalisation_is_exact(tmp_path, task, weights, int8_input, fold_adds):
-    from edgemnv2.targets.pi.build import convert_float
     from edgemnv2.targets.pi.runner import TFLiteRunner
-    from edgemnv2.targets.pi.tf_twin import concrete_function
+    from edgemnv2.targets.pi.tf_twin import concrete_function, convert_float
 
     src = _source(task, weights)
     norm = src.normalization
@@ -92,8 +91,7 @@ def test_folded_normalisation_is_exact(tmp_path, task, weights, int8_input, fold
 def test_bias_fold_would_be_wrong_at_the_borders(tmp_path):
     """The check above can fail: folding the mean into the bias (the zero padding then stands for
     pixel 0, not the mean) differs from PyTorch: the windows over the padded border see the wrong value."""
-    from edgemnv2.targets.pi.build import convert_float
-    from edgemnv2.targets.pi.tf_twin import concrete_function
+    from edgemnv2.targets.pi.tf_twin import concrete_function, convert_float
 
     src = _source("classify", "imagenet")
     naive = copy.deepcopy(src.model)

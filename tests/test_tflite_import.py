@@ -24,8 +24,7 @@ NORM = Normalization((120.0, 110.0, 100.0), (60.0, 50.0, 40.0))
 
 
 def _float_tflite(tmp_path: Path, task: str, padding: Padding, res: int, width: float = 0.35, ncls: int = 7):
-    from edgemnv2.targets.pi.build import convert_float
-    from edgemnv2.targets.pi.tf_twin import concrete_function
+    from edgemnv2.targets.pi.tf_twin import concrete_function, convert_float
 
     model = build_model(task, width, ncls, res, ArchOptions(padding, align_corners=task == "segment"))
     _randomise_bn(model, seed=res)
@@ -63,7 +62,7 @@ def test_not_mobilenet_fails_in_one_line(tmp_path, cli):
     """A small CNN (3x3 conv stride 1, pooling, dense) is refused, naming the layer and what was expected."""
     import tensorflow as tf
 
-    from edgemnv2.targets.pi.build import convert_float
+    from edgemnv2.targets.pi.tf_twin import convert_float
 
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((3, 3, 3, 16)).astype(np.float32)

@@ -60,6 +60,9 @@ def build(
     in_model_nms: bool = typer.Option(False, "--in-model-nms", help="pi, detect: put the SSD box decoding and NMS "
                                       "inside the .tflite (TFLite_Detection_PostProcess; 4 outputs like Google's "
                                       "SSD detectors)."),
+    in_model_argmax: bool = typer.Option(False, "--in-model-argmax", help="pi, segment: end the .tflite in "
+                                         "ARG_MAX, a class map like Google's DeepLab files (less CPU per camera "
+                                         "frame; no per-pixel scores)."),
 ) -> None:
     """Build a bundle: model file(s) + manifest.json + labels.txt, checked against PyTorch.
 
@@ -94,7 +97,8 @@ def build(
                         resolution=resolution, num_classes=num_classes, labels=labels, precision=precision,
                         calib=calib, calib_count=calib_count, seed=seed, eval_data=eval_data, eval_count=eval_count,
                         max_drop=max_drop, min_agreement=min_agreement, dla_core=dla_core, workspace_mb=workspace,
-                        check_images=check_images, threads=threads, in_model_nms=in_model_nms)
+                        check_images=check_images, threads=threads, in_model_nms=in_model_nms,
+                        in_model_argmax=in_model_argmax)
     with stdout_to_stderr():  # converters' native logs must not reach stdout
         manifest = build_bundle(opts, progress=say)
     _summary(out, manifest)

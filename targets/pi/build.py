@@ -39,7 +39,7 @@ PIXELS = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # float graphs take pi
 if TYPE_CHECKING:
     from ...calibration.flow import Int8Flow, Int8Result
 
-__all__ = ["build_pi_bundle", "convert_float", "tflite_parity", "PARITY_LIMIT"]
+__all__ = ["build_pi_bundle", "tflite_parity", "PARITY_LIMIT"]
 
 Progress = Optional[Callable[[str], None]]
 PARITY_LIMIT = 1e-4  # max |fp32 TFLite - PyTorch| on classification logits
@@ -53,21 +53,6 @@ def _tensorflow() -> Any:
     except ImportError:
         raise MissingDependency("tensorflow-cpu", "host", "building Raspberry Pi (.tflite) bundles") from None
     return tf
-
-
-def convert_float(concrete_fn: Any, precision: Precision = Precision.fp32) -> bytes:
-    """fp32 (or fp16-weight) .tflite bytes with float32 input and outputs."""
-    tf = _tensorflow()
-    from .tf_twin import new_converter
-
-    conv = new_converter(concrete_fn)
-    if precision is Precision.fp16:
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    from ...interrupts import signals_deferred
-
-    with signals_deferred():  # native converter: take Ctrl-C after it returns
-        return conv.convert()
 
 
 def _torch_reference(src: ModelSource, pixels: np.ndarray) -> List[np.ndarray]:
@@ -165,7 +150,7 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
         say(note)
     tf_ = _tensorflow()
     from .runner import TFLiteRunner
-    from .tf_twin import concrete_function
+    from .tf_twin import concrete_function, convert_float
 
     say(f"building the TensorFlow graph (tensorflow {tf_.__version__})")
     cf = concrete_function(src.model, src.task.value, src.resolution, src.normalization.mean, src.normalization.std)
@@ -198,6 +183,10 @@ def build_pi_bundle(opts: BuildOptions, progress: Progress = None, source: Optio
             from .ssd_postprocess import add_in_model_nms
 
             io, reports["in_model_nms"] = add_in_model_nms(src, opts, model_path, io, flow, say)
+        if opts.in_model_argmax:  # segment: the checked model gets ARG_MAX (a class map, like Google's DeepLab)
+            from .argmax import add_in_model_argmax
+
+            io, reports["in_model_argmax"] = add_in_model_argmax(src, opts, model_path, io, flow, say)
         from .tflite_metadata import write_metadata
 
         write_metadata(model_path, src, io)  # standard TFLite Model Metadata: normalisation, labels, task

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -187,13 +187,8 @@ def add_in_model_nms(src: ModelSource, opts: BuildOptions, model_path: Path, ref
 
     if src.task is not Task.detect:
         raise EdgeError("--in-model-nms is for --task detect")
-    images: List[np.ndarray] = list(flow.calib.images) if flow is not None else []
-    cal = images
-    if flow is not None and opts.eval_data is None:
-        from ...calibration.evaluation import split_holdout
-
-        keep, held = split_holdout(len(images))
-        cal, images = [images[i] for i in keep], [images[i] for i in held] or images
+    cal, images = flow.split() if flow is not None else ([], [])
+    images = images or cal
     if not images:
         images = [synthetic_frame(i, src.resolution, seed=opts.seed) for i in range(8)]
     say(f"adding the SSD post-processing to the .tflite ({OP}, per-class NMS)")

@@ -31,8 +31,10 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["InputAffine", "input_stage", "tf_forward", "concrete_function", "new_converter", "OUTPUT_ORDER",
-           "detect_heads"]
+from ...build_options import Precision
+
+__all__ = ["InputAffine", "input_stage", "tf_forward", "concrete_function", "new_converter", "convert_float",
+           "OUTPUT_ORDER", "detect_heads"]
 
 # The order in which each task's graph returns its outputs (matches model_outputs()).
 OUTPUT_ORDER = {"classify": ["logits"], "detect": ["boxes", "scores"], "segment": ["logits"]}
@@ -266,12 +268,23 @@ def tf_forward(model: Any, task: str, resolution: int, mean: Sequence[float], st
 
 
 def concrete_function(model: Any, task: str, resolution: int, mean: Sequence[float] = (0.0, 0.0, 0.0),
-                      std: Sequence[float] = (1.0, 1.0, 1.0), affine: InputAffine = InputAffine()) -> Any:
-    """The traced ``tf.function`` (static input (1, R, R, 3) float32 named ``images``) for the converter."""
+                      std: Sequence[float] = (1.0, 1.0, 1.0), affine: InputAffine = InputAffine(),
+                      argmax: bool = False) -> Any:
+    """The traced ``tf.function`` (static input (1, R, R, 3) float32 named ``images``) for the converter.
+
+    ``argmax`` (segment): the graph ends in ``ARG_MAX`` over the classes, an int32 (1, R, R) class map,
+    as Google's published DeepLab .tflite files do."""
     import tensorflow as tf
 
     fwd = tf_forward(model, task, resolution, mean, std, affine)
-    fn = tf.function(lambda images: tuple(fwd(images)), autograph=False,
+    if argmax and task != "segment":
+        raise ValueError("an in-model argmax is for segmentation graphs")
+
+    def outputs(images: Any) -> Tuple[Any, ...]:
+        outs = fwd(images)
+        return (tf.argmax(outs[0], axis=-1, output_type=tf.int32),) if argmax else tuple(outs)
+
+    fn = tf.function(outputs, autograph=False,
                      input_signature=[tf.TensorSpec([1, resolution, resolution, 3], tf.float32, name="images")])
     return fn.get_concrete_function()
 
@@ -294,3 +307,17 @@ def new_converter(concrete_fn: Any) -> Any:
         return tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn])
     finally:
         absl_logger.setLevel(level)
+
+
+def convert_float(concrete_fn: Any, precision: Precision = Precision.fp32) -> bytes:
+    """fp32 (or fp16-weight) .tflite bytes with float32 input and outputs."""
+    import tensorflow as tf
+
+    from ...interrupts import signals_deferred
+
+    conv = new_converter(concrete_fn)
+    if precision is Precision.fp16:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    with signals_deferred():  # native converter: take Ctrl-C after it returns
+        return conv.convert()
