@@ -68,16 +68,18 @@ def json_lines(text: str) -> List[dict]:
 
 
 def _box(d: dict) -> List[float]:
-    return d.get("box") or d.get("bbox") or []
+    """x1, y1, x2, y2 of a printed detection: ``bbox`` is COCO's x, y, w, h (what ``predict --json`` and
+    ``camera --json-out`` print), ``box`` is x1, y1, x2, y2."""
+    if "bbox" in d:
+        x, y, w, h = d["bbox"]
+        return [x, y, x + w, y + h]
+    return list(d.get("box") or [])
 
 
 def _iou(a: List[float], b: List[float]) -> float:
-    """IoU of two boxes given as x, y, w, h or x1, y1, x2, y2 (the same convention on both sides)."""
     if len(a) != 4 or len(b) != 4:
         return 0.0
-    xyxy = all(a[2] > a[0] and a[3] > a[1] for a in (a, b))
-    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = (
-        (q if xyxy else [q[0], q[1], q[0] + q[2], q[1] + q[3]]) for q in (a, b))
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = a, b
     inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
     union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
     return inter / union if union > 0 else 0.0

@@ -34,6 +34,21 @@ def test_detections_match_by_class_and_iou_and_allow_only_borderline_extras() ->
         checks.compare_results(x86, arm)
 
 
+def test_coco_bbox_is_read_as_x_y_w_h() -> None:
+    """The tflite214 lane's failure on the video clip (frame 2): the same circle, IoU 0.83 as x, y, w, h,
+    was read as x1, y1, x2, y2 (IoU 0.40) because w > x and h > y, and reported "found only on x86"."""
+    x86 = [{"image": "f2", "task": "detect", "detections": [
+        {"label": "circle", "index": 1, "score": 0.816, "bbox": [146.82, 24.47, 135.53, 100.71]},
+        {"label": "circle", "index": 1, "score": 0.516, "bbox": [102.9, 63.06, 131.77, 98.82]}]}]
+    arm = [{"image": "f2", "task": "detect", "detections": [
+        {"label": "circle", "index": 1, "score": 0.730, "bbox": [146.82, 24.47, 135.53, 102.59]},
+        {"label": "circle", "index": 1, "score": 0.547, "bbox": [96.63, 55.53, 145.57, 108.23]}]}]
+    assert "same decisions" in checks.compare_results(x86, arm)
+    arm[0]["detections"][1]["bbox"] = [300, 200, 20, 20]  # elsewhere: not the same object
+    with pytest.raises(checks.CheckFailed, match="found only on"):
+        checks.compare_results(x86, arm)
+
+
 def test_top1_flip_fails_unless_x86_ranked_them_within_the_margin() -> None:
     def top(first: int, scores: dict) -> list:
         order = sorted(scores, key=lambda i: (i != first, -scores[i]))
