@@ -26,8 +26,9 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -147,6 +148,24 @@ class Signals:
 ProgressFn = Callable[[PipelineStats], None]
 
 
+@contextmanager
+def opencv_single_threaded() -> Iterator[None]:
+    """OpenCV's own thread pool off for a run (restored after).
+
+    The loop already runs capture, inference and rendering in parallel threads and the runtime uses
+    the cores; on 720p frames OpenCV's pool cost more CPU than it saved: 1.5 ms of CPU per DeepLab
+    frame here (resize 2.4 -> 1.8 ms, overlay 2.8 -> 2.2 ms; ``benchmarks/segment_frame.py``).
+    """
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 class Pipeline:
     """One run of the camera loop; ``run_pipeline`` builds one and runs it (see its docstring)."""
 
@@ -175,14 +194,15 @@ class Pipeline:
         self.t_start = self.t_last = self.next_progress = 0.0
 
     def run(self) -> PipelineStats:
-        try:
-            if self.signals is not None:
-                self.signals.__enter__()
-            src = self._setup()
-            self._loop(src)
-            return self._finish(src)
-        finally:
-            self._cleanup()
+        with opencv_single_threaded():
+            try:
+                if self.signals is not None:
+                    self.signals.__enter__()
+                src = self._setup()
+                self._loop(src)
+                return self._finish(src)
+            finally:
+                self._cleanup()
 
     # -- phases ----------------------------------------------------------------------------------------
     def _setup(self) -> Source:

@@ -100,13 +100,12 @@ def _stream_of(item: Any) -> int:
 
 
 class PreprocessStage:
-    """Thread: frames from the source -> BGR->RGB -> ``Predictor.preprocess`` -> the inference hand-off."""
+    """Thread: frames from the source -> ``Predictor.preprocess_bgr`` -> the inference hand-off."""
 
     def __init__(self, predictor: Any, source: Source, out: Handoff, flow: Flow, max_frames: Optional[int]) -> None:
         self.predictor, self.source, self.out, self.flow, self.max_frames = predictor, source, out, flow, max_frames
 
     def run(self) -> None:
-        import cv2
 
         src, n = self.source, 0
         try:
@@ -119,7 +118,7 @@ class PreprocessStage:
                         break
                     continue
                 t0 = time.perf_counter()
-                feeds = self.predictor.preprocess(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+                feeds = self.predictor.preprocess_bgr(frame.image)
                 ms = {"capture": frame.capture_ms, "preprocess": (time.perf_counter() - t0) * 1e3}
                 n += 1
                 if not self.out.put((frame, feeds, ms), self.flow.abort):

@@ -36,7 +36,7 @@ def _frame(pred: Any, jpg: bytes) -> Tuple[List[float], Any]:
     t = [time.process_time()]
     frame = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
     t.append(time.process_time())
-    feeds = pred.preprocess(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    feeds = pred.preprocess_bgr(frame)
     t.append(time.process_time())
     raw = pred.infer(feeds)
     t.append(time.process_time())
@@ -68,9 +68,14 @@ def main(argv: List[str] | None = None) -> int:
     ap.add_argument("--image", type=Path, default=CORAL / "cat_720p.jpg")
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--opencv-threads", type=int, default=1,
+                    help="OpenCV's thread count (1: as the camera app runs, apps/pipeline.py)")
     args = ap.parse_args(argv)
+    import cv2
+
     from edgemnv2.predictor import Predictor
 
+    cv2.setNumThreads(args.opencv_threads)
     jpg = args.image.read_bytes()
     cpu = {b: {s: [] for s in STAGES} for b in args.bundle}
     preds = [Predictor.from_bundle(b, threads=args.threads).activate() for b in args.bundle]

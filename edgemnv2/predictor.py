@@ -22,7 +22,7 @@ from .labels import class_count, fit_labels, read_labels
 from .model_io import SSD_OUTPUTS, IOOverrides, ModelIO, OutputKind, Rule
 from .tasks import classify, detect, segment
 from .tasks.base import Task, dequantize, looks_like_probabilities
-from .tasks.preprocess import InputFormat, Normalization, preprocess
+from .tasks.preprocess import InputFormat, Normalization, preprocess, preprocess_bgr
 
 __all__ = ["Predictor", "TaskResult", "DetectOptions", "IOOverrides", "ModelIO", "Rule"]
 
@@ -228,6 +228,11 @@ class Predictor:
     def preprocess(self, image_rgb: np.ndarray) -> Dict[str, np.ndarray]:
         assert self.input_format is not None and self.norm is not None, "activate() first"
         return {self._input_name: preprocess(image_rgb, self.input_format, self.norm)}
+
+    def preprocess_bgr(self, frame_bgr: np.ndarray) -> Dict[str, np.ndarray]:
+        """``preprocess`` for a BGR frame (camera apps): the channel swap happens at the model's size."""
+        assert self.input_format is not None and self.norm is not None, "activate() first"
+        return {self._input_name: preprocess_bgr(frame_bgr, self.input_format, self.norm)}
 
     def infer(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         return self.runner.infer(feeds)

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["Normalization", "InputFormat", "IMAGENET", "resize_rgb", "preprocess", "to_model_input"]
+__all__ = ["Normalization", "InputFormat", "IMAGENET", "resize_rgb", "preprocess", "preprocess_bgr", "to_model_input"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,10 @@ def to_model_input(resized: np.ndarray, fmt: InputFormat, norm: Normalization) -
             x = resized  # pixels are the quantized values: no float maths on the device
         elif (shift := _integer_shift(fmt.quant, norm)) is not None and \
                 np.iinfo(dtype).min <= shift and 255 + shift <= np.iinfo(dtype).max:
-            x = (resized.astype(np.int16) + shift).astype(dtype)  # e.g. our int8 models: pixel - 128
+            if shift == -128 and dtype == np.int8:  # our int8 models: pixel - 128 is the top bit flipped
+                x = np.bitwise_xor(resized, np.uint8(0x80)).view(np.int8)
+            else:
+                x = (resized.astype(np.int16) + shift).astype(dtype)
         else:
             real = (resized.astype(np.float32) - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)
             info = np.iinfo(dtype)
@@ -112,3 +115,14 @@ def preprocess(image_rgb: np.ndarray, fmt: InputFormat, norm: Normalization) -> 
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
     return to_model_input(resize_rgb(image_rgb, fmt.height, fmt.width), fmt, norm)
+
+
+def preprocess_bgr(image_bgr: np.ndarray, fmt: InputFormat, norm: Normalization) -> np.ndarray:
+    """BGR uint8 frame (cameras, OpenCV) -> model input: ``preprocess`` of its RGB, exactly, with the
+    channels swapped after the resize (resizing is per channel), on the model's pixels, not the frame's."""
+    import cv2
+
+    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+        raise ValueError(f"expected a BGR uint8 image (H, W, 3), got {image_bgr.dtype} {image_bgr.shape}")
+    resized = resize_rgb(image_bgr, fmt.height, fmt.width)
+    return to_model_input(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), fmt, norm)
