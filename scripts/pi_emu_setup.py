@@ -101,6 +101,7 @@ def ensure_entry(cache: Path, name: str, build: Callable[[Path], dict], log: Cal
         log(f"setting up {name} (cached in {cache})")
         stamp = build(tmp)
         (tmp / ".stamp").write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide a cache made by root from the users it is shared with
         try:
             tmp.rename(final)
         except OSError:

@@ -72,6 +72,7 @@ def test_cache_entry_is_stamped_and_reused_and_a_failed_build_leaves_nothing(tmp
 
     entry = setup.ensure_entry(tmp_path, "thing", build, lambda m: None)
     assert (entry / "payload").read_text() == "x" and (entry / ".stamp").is_file()
+    assert entry.stat().st_mode & 0o777 == 0o755  # a cache made by root is readable by the users it serves
     assert setup.ensure_entry(tmp_path, "thing", build, lambda m: None) == entry and len(calls) == 1
 
     def broken(tmp: Path) -> dict:
