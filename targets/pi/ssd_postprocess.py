@@ -101,7 +101,15 @@ def convert_ssd(src: ModelSource, precision: Precision, cal_images: Sequence[np.
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             conv.inference_input_type = tf.uint8
         with signals_deferred():  # native converter: take Ctrl-C after it returns
-            return conv.convert()
+            model = conv.convert()
+            if precision is not Precision.int8:
+                return model
+            flt = tf.lite.TFLiteConverter.from_saved_model(d)  # the float twin: weights for the int8 scales
+            flt.allow_custom_ops = True
+            float_model = flt.convert()
+    from ...calibration.tflite_int8 import regrid_weights
+
+    return regrid_weights(model, float_model)[0]  # the same weight scales as the 2-output int8 model
 
 
 def _io(src: ModelSource, path: Path, threads: Optional[int]) -> Dict[str, Any]:
