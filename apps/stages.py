@@ -106,7 +106,6 @@ class PreprocessStage:
         self.predictor, self.source, self.out, self.flow, self.max_frames = predictor, source, out, flow, max_frames
 
     def run(self) -> None:
-
         src, n = self.source, 0
         try:
             while not self.flow.stop.is_set():

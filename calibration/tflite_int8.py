@@ -70,11 +70,9 @@ def convert_int8(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int
                  affine: InputAffine = InputAffine()) -> Tuple[bytes, Dict[str, int]]:
     """Full-integer int8 .tflite bytes (int8 input and outputs) calibrated on ``images``, and the
     ``regrid_weights`` counts."""
-    from ..targets.pi.tf_twin import new_converter
+    from ..targets.pi.tf_twin import convert_float
 
-    with signals_deferred():
-        float_model = new_converter(concrete_fn).convert()
-    return regrid_weights(_quantize(concrete_fn, images, resolution, affine), float_model)
+    return regrid_weights(_quantize(concrete_fn, images, resolution, affine), convert_float(concrete_fn))
 
 
 def _quantize(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int, affine: InputAffine) -> bytes:
@@ -100,10 +98,12 @@ def _quantize(concrete_fn: Any, images: Sequence[np.ndarray], resolution: int, a
 _WEIGHTED = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 
 
-def _weighted_ops(model: Any) -> List[Any]:
+def _weighted_ops(model: Any) -> List[Tuple[Any, int]]:
+    """(op, output-channel axis of its weights) for each weighted op, in graph order."""
     from tensorflow.lite.tools import flatbuffer_utils as fb
 
-    return [op for op in model.subgraphs[0].operators if fb.opcode_to_name(model, op.opcodeIndex) in _WEIGHTED]
+    named = ((op, fb.opcode_to_name(model, op.opcodeIndex)) for op in model.subgraphs[0].operators)
+    return [(op, _WEIGHTED[name]) for op, name in named if name in _WEIGHTED]
 
 
 def _array(model: Any, tensor: Any, dtype: Any) -> np.ndarray:
@@ -119,15 +119,13 @@ def regrid_weights(int8_model: bytes, float_model: bytes) -> Tuple[bytes, Dict[s
     q, f = fb.convert_bytearray_to_object(int8_model), fb.convert_bytearray_to_object(float_model)
     qs, fs = q.subgraphs[0], f.subgraphs[0]
     qops, fops = _weighted_ops(q), _weighted_ops(f)
-    if [qs.tensors[o.inputs[1]].name for o in qops] != [fs.tensors[o.inputs[1]].name for o in fops]:
+    if [qs.tensors[o.inputs[1]].name for o, _ in qops] != [fs.tensors[o.inputs[1]].name for o, _ in fops]:
         raise EdgeError("the int8 and float TFLite graphs do not line up, so the int8 weight scales cannot be "
                         "checked", "this is a bug in edgemnv2's int8 recipe; please report it")
     counts = {"channels": 0, "on_grid": 0}
-    for qop, fop in zip(qops, fops):
+    for (qop, channel_axis), (fop, _) in zip(qops, fops):
         wq, wf = qs.tensors[qop.inputs[1]], fs.tensors[fop.inputs[1]]
-        axis: int | None = _WEIGHTED[fb.opcode_to_name(q, qop.opcodeIndex)]
-        if len(wq.quantization.scale) == 1:
-            axis = None
+        axis = None if len(wq.quantization.scale) == 1 else channel_axis
         w = _array(f, wf, np.float32)
         grid = choose_scales(w, axis)
         counts["channels"] += grid.channels

@@ -110,10 +110,14 @@ def to_model_input(resized: np.ndarray, fmt: InputFormat, norm: Normalization) -
     return np.ascontiguousarray(x[None])
 
 
+def _check_image(image: np.ndarray, order: str) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 {order} image (H, W, 3), got {image.dtype} {image.shape}")
+
+
 def preprocess(image_rgb: np.ndarray, fmt: InputFormat, norm: Normalization) -> np.ndarray:
     """RGB uint8 image of any size -> model input (resize with INTER_LINEAR, normalise, layout)."""
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
+    _check_image(image_rgb, "RGB")
     return to_model_input(resize_rgb(image_rgb, fmt.height, fmt.width), fmt, norm)
 
 
@@ -122,7 +126,6 @@ def preprocess_bgr(image_bgr: np.ndarray, fmt: InputFormat, norm: Normalization)
     channels swapped after the resize (resizing is per channel), on the model's pixels, not the frame's."""
     import cv2
 
-    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-        raise ValueError(f"expected a BGR uint8 image (H, W, 3), got {image_bgr.dtype} {image_bgr.shape}")
+    _check_image(image_bgr, "BGR")
     resized = resize_rgb(image_bgr, fmt.height, fmt.width)
     return to_model_input(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), fmt, norm)
