@@ -18,15 +18,10 @@ pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def seg(tmp_path_factory, cli) -> dict:
-    import cv2
-
-    from edgemnv2.data.synthetic import synthetic_frame
+    from edgemnv2.data.synthetic import write_dataset
 
     tmp = tmp_path_factory.mktemp("argmax")
-    calib = tmp / "calib"
-    calib.mkdir()
-    for i in range(10):
-        cv2.imwrite(str(calib / f"{i}.png"), synthetic_frame(i, 200, seed=3, task="segment")[..., ::-1])
+    calib = write_dataset(tmp / "ds", "segment", {"calib": 10}, size=200, seed=3) / "calib"
     out = {}
     for prec in ("fp32", "int8"):
         for argmax in (False, True):

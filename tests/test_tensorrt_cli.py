@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 
-import numpy as np
 import pytest
+
+from tests.support.photos import write_noise_folder
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -31,13 +32,7 @@ def test_host_build_says_engine_is_pending(cli, tmp_path):
 
 
 def test_int8_gate_and_bad_options_fail_cleanly(cli, tmp_path):
-    import cv2
-
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(5):
-        cv2.imwrite(str(calib / f"{i}.png"), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    calib = write_noise_folder(tmp_path / "calib", 5, (64, 64, 3), seed=0)
     out = tmp_path / "cls"
     base = ["build", "--target", "jetson", "--task", "classify", "--width-mult", "0.35", "--resolution", "96",
             "--num-classes", "10", "--out", out]

@@ -21,6 +21,7 @@ from edgemnv2.bundle import load_bundle
 from edgemnv2.errors import EdgeError
 from edgemnv2.model_source import BuildOptions
 from edgemnv2.predictor import Predictor
+from tests.support.photos import write_noise_folder
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -29,16 +30,10 @@ pytest.importorskip("onnxruntime")
 @pytest.fixture(scope="module")
 def host_bundles(tmp_path_factory):
     """Jetson bundles built on this host (no TensorRT): pending engines, ONNX inside."""
-    import cv2
-
     from edgemnv2.targets.jetson.export import build_jetson_bundle
 
     tmp = tmp_path_factory.mktemp("jetson-host")
-    calib = tmp / "calib"
-    calib.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(6):
-        cv2.imwrite(str(calib / f"{i}.png"), rng.integers(0, 255, (90, 110, 3), dtype=np.uint8))
+    calib = write_noise_folder(tmp / "calib", 6, (90, 110, 3), seed=1)
     out = {}
     for name, task, res, ncls, prec in (("cls16", "classify", 96, 10, "fp16"), ("cls8", "classify", 96, 10, "int8"),
                                         ("det16", "detect", 160, 4, "fp16")):

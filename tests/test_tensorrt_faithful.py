@@ -14,6 +14,7 @@ import pytest
 import trt_standins as standin
 
 from edgemnv2.errors import EdgeError
+from tests.support.photos import write_noise_folder
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -22,17 +23,11 @@ pytest.importorskip("onnxruntime")
 @pytest.fixture(scope="module")
 def pending(tmp_path_factory):
     """Pending Jetson bundles built on this host: fp16 and int8 classifiers (a space in the path on purpose)."""
-    import cv2
-
     from edgemnv2.model_source import BuildOptions
     from edgemnv2.targets.jetson.export import build_jetson_bundle
 
     tmp = tmp_path_factory.mktemp("faithful")
-    calib = tmp / "calib"
-    calib.mkdir()
-    rng = np.random.default_rng(5)
-    for i in range(5):
-        cv2.imwrite(str(calib / f"{i}.png"), rng.integers(0, 255, (70, 90, 3), dtype=np.uint8))
+    calib = write_noise_folder(tmp / "calib", 5, (70, 90, 3), seed=5)
     out = {}
     for prec in ("fp16", "int8"):
         out[prec] = tmp / "my bundles" / prec

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
-__all__ = ["source_photos", "write_photo_folder"]
+__all__ = ["source_photos", "write_photo_folder", "write_noise_folder"]
 
 _SKIMAGE = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
             "motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png", "retina.jpg", "color.png")
@@ -52,4 +52,16 @@ def write_photo_folder(dest: Path, count: int, seed: int = 0, coral_dir: Optiona
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         cv2.imwrite(str(dest / f"img_{i:04d}.jpg"), np.ascontiguousarray(crop[..., ::-1]))
+    return dest
+
+
+def write_noise_folder(dest: Path, count: int, shape: tuple, seed: int = 0) -> Path:
+    """Write ``count`` uniform-noise PNGs of ``shape`` (H, W, 3) into ``dest`` (for checks where the content
+    does not matter, e.g. the int8 flow's plumbing); returns ``dest``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        cv2.imwrite(str(dest / f"{i}.png"), rng.integers(0, 255, shape, dtype=np.uint8))
     return dest
