@@ -18,7 +18,7 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .hud import Hud
-from .sinks import Sink, SinkItem
+from .sinks import Sink, SinkItem, close_all
 from .sources import Frame, Source
 from .stats import BoundedStageTimes
 
@@ -204,10 +204,4 @@ class SinkStage:
         return any(s.stop_requested for s in self.opened)
 
     def close(self) -> Tuple[Optional[BaseException], List[Dict[str, Any]]]:
-        error: Optional[BaseException] = None
-        for s in self.opened:
-            try:
-                s.close()
-            except BaseException as e:  # close the others anyway
-                error = error or e
-        return error, [s.describe() for s in self.opened]
+        return close_all(self.opened), [s.describe() for s in self.opened]

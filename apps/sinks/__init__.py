@@ -12,14 +12,14 @@ Device side: numpy + OpenCV + the standard library.
 """
 
 from ...errors import EdgeError
-from .base import NullSink, Sink, SinkItem
+from .base import NullSink, Sink, SinkItem, close_all
 from .files import VIDEO_CODECS, JsonLinesSink, SnapshotSink, VideoSink
 from .preview import MjpegSink, WindowSink, display_available
 from .records import FRAME_RECORD_SCHEMA, frame_record
 from .streams import Mosaic, PerStream, for_streams, stream_path
 
-__all__ = ["SinkItem", "Sink", "NullSink", "VideoSink", "JsonLinesSink", "SnapshotSink", "WindowSink", "MjpegSink",
-           "frame_record", "FRAME_RECORD_SCHEMA", "display_available", "sink_from_spec", "VIDEO_CODECS",
+__all__ = ["SinkItem", "Sink", "NullSink", "close_all", "VideoSink", "JsonLinesSink", "SnapshotSink", "WindowSink",
+           "MjpegSink", "frame_record", "FRAME_RECORD_SCHEMA", "display_available", "sink_from_spec", "VIDEO_CODECS",
            "PerStream", "Mosaic", "for_streams", "stream_path"]
 
 

@@ -1,4 +1,4 @@
-"""The sink protocol: ``SinkItem`` (one processed frame), ``Sink`` and ``NullSink``; ``temp_beside``."""
+"""The sink protocol: ``SinkItem`` (one processed frame), ``Sink`` and ``NullSink``; ``close_all``, ``temp_beside``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from ...errors import EdgeError
 from ...fileio import _umask, ensure_writable_dir
 from ..sources import Frame
 
-__all__ = ["SinkItem", "Sink", "NullSink", "temp_beside"]
+__all__ = ["SinkItem", "Sink", "NullSink", "close_all", "temp_beside"]
 
 
 @dataclass
@@ -60,6 +60,17 @@ class NullSink(Sink):
     def __init__(self, render: bool = False) -> None:
         self.needs_image = render
 
+
+
+def close_all(sinks: Sequence[Sink]) -> Optional[BaseException]:
+    """Close every sink (files finalised) even when one fails; returns the first failure, if any."""
+    error: Optional[BaseException] = None
+    for s in sinks:
+        try:
+            s.close()
+        except BaseException as e:  # close the others anyway
+            error = error or e
+    return error
 
 
 def temp_beside(path: Path, what: str) -> Path:

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .base import Sink, SinkItem
+from .base import Sink, SinkItem, close_all
 from .files import SnapshotSink, VideoSink
 from .preview import MjpegSink, WindowSink
 
@@ -46,12 +46,7 @@ class PerStream(Sink):
         self.sinks[item.frame.stream].write(item)
 
     def close(self) -> None:
-        error: Optional[BaseException] = None
-        for s in self._opened:
-            try:
-                s.close()
-            except BaseException as e:  # close the others anyway
-                error = error or e
+        error = close_all(self._opened)
         if error is not None:
             raise error
 
